@@ -1,0 +1,161 @@
+# odsync — build, test, lint, install. GNU make; dependencies found with pkg-config.
+#
+#   make              build/odsync and every plugin under build/plugins/
+#   make check        all tests (Check, one process per test)
+#   make check-asan   the same tests built with AddressSanitizer + UBSan, leak checking on
+#   make lint         banned functions and clang-format
+#   make demo         the main job on the bundled simulator and fakes
+#   make install      PREFIX=/usr/local DESTDIR=
+#   make install-sdk  header, odsync-sdk.pc and plugin.mk for third-party connectors
+
+VERSION     := 0.1.0
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BUILD       ?= build
+SAN         ?= 0
+CC          ?= cc
+PLUGIN_DIR  ?= $(PREFIX)/lib/odsync/plugins
+
+PKGS := libcurl libcjson sqlite3 check libmicrohttpd libcrypto
+NODEPS_GOALS := clean lint help
+SHELL := /bin/bash
+ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+MISSING := $(strip $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) 2>/dev/null && echo y),,$(p))))
+ifneq ($(MISSING),)
+$(error pkg-config cannot find: $(MISSING). Install the build dependencies with: sudo contrib/install-deps.sh)
+endif
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CORE_LIBS  := $(shell pkg-config --libs libcurl libcjson sqlite3 libmicrohttpd libcrypto 2>/dev/null) -ldl -lpthread -lm
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+CJSON_LIBS := $(shell pkg-config --libs libcjson 2>/dev/null)
+
+OPT := -O2
+ifeq ($(SAN),1)
+OPT      := -O1
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+            -Wno-format-nonliteral
+CPPFLAGS += -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -Isdk/include -Icore \
+            -DODSYNC_VERSION='"$(VERSION)"' -DODSYNC_PLUGIN_DIR='"$(PLUGIN_DIR)"'
+CFLAGS   ?= -g $(OPT)
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
+PLUGIN_CFLAGS = $(ALL_CFLAGS) -fPIC -fvisibility=hidden
+PLUGIN_LDFLAGS = -shared -Wl,-z,defs $(SANFLAGS)
+
+# ---- sources ---------------------------------------------------------------------------
+CORE_SRCS    := $(filter-out core/main.c,$(wildcard core/*.c))
+CORE_OBJS    := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
+CORE_LIB     := $(BUILD)/lib/libodsync_core.a
+PLUGINS      := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
+PLUGIN_SOS   := $(addprefix $(BUILD)/plugins/,$(addsuffix .so,$(sort $(PLUGINS))))
+FAKE_SRCS    := $(wildcard contrib/fakes/*.c)
+FAKES        := $(FAKE_SRCS:contrib/fakes/%.c=$(BUILD)/contrib/fakes/%)
+SUPPORT_SRCS := $(wildcard tests/support/*.c)
+SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/obj/%.o)
+SUPPORT_LIB  := $(BUILD)/lib/libtestsupport.a
+TEST_SRCS    := $(wildcard tests/unit/test_*.c tests/plugins/test_*.c tests/abi/test_*.c tests/integration/test_*.c)
+TESTS        := $(TEST_SRCS:%.c=$(BUILD)/%)
+ABI_FIXTURES := $(patsubst tests/abi/fixtures/%.c,$(BUILD)/tests/abi/%.so,$(wildcard tests/abi/fixtures/*.c))
+
+.PHONY: all check check-asan lint install install-sdk clean demo help bench
+all: $(BUILD)/odsync $(PLUGIN_SOS) $(FAKES)
+
+help:
+	@sed -n '2,11p' Makefile
+
+$(BUILD)/obj/tests/%.o: CPPFLAGS += -Itests/support
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/pobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PLUGIN_CFLAGS) -c $< -o $@
+
+$(CORE_LIB): $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(SUPPORT_LIB): $(SUPPORT_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# The daemon: deliberately no -rdynamic, so plugins cannot bind to host symbols.
+$(BUILD)/odsync: $(BUILD)/obj/core/main.o $(CORE_LIB)
+	$(CC) $(SANFLAGS) -o $@ $^ $(CORE_LIBS)
+
+# First-party plugins: every .c in plugins/NAME/ makes build/plugins/NAME.so.
+.SECONDEXPANSION:
+$(BUILD)/plugins/%.so: $$(patsubst %.c,$(BUILD)/pobj/%.o,$$(wildcard plugins/%/*.c))
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_LDFLAGS) -o $@ $^ $(CJSON_LIBS)
+
+$(BUILD)/tests/abi/%.so: $(BUILD)/pobj/tests/abi/fixtures/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_LDFLAGS) -o $@ $^
+
+$(BUILD)/contrib/fakes/%: $(BUILD)/obj/contrib/fakes/%.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(CORE_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(CHECK_LIBS) $(CORE_LIBS)
+
+# ---- tests -----------------------------------------------------------------------------
+TEST_ENV := ODSYNC_BUILD=$(abspath $(BUILD)) ODSYNC_SRC=$(CURDIR) CK_DEFAULT_TIMEOUT=120 \
+            CK_FORK=yes ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+check: all $(TESTS) $(ABI_FIXTURES)
+	@log=$$(mktemp); pass=0; fail=0; failed=""; \
+	for t in $(TESTS); do \
+	  echo "== $$t"; \
+	  if env $(TEST_ENV) $$t 2>&1 | tee -a $$log; test $${PIPESTATUS[0]} -eq 0; then :; \
+	  else failed="$$failed $$t"; fi; \
+	done; \
+	checks=$$(sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' $$log | \
+	  awk '{c+=$$1; f+=$$2+$$3} END {printf "%d %d", c-f, f}'); rm -f $$log; \
+	set -- $$checks; echo "checks: $$1 passed, $$2 failed"; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
+
+check-asan:
+	$(MAKE) SAN=1 BUILD=build/asan check
+
+# ---- lint ------------------------------------------------------------------------------
+LINT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find core plugins sdk tests contrib -name '*.[ch]')
+lint:
+	@echo "lint: banned functions"; \
+	if grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol)[[:space:]]*\(' $(LINT_SRCS); then \
+	  echo "lint: banned function used (see above)"; exit 1; fi
+	@echo "lint: clang-format"; clang-format --dry-run --Werror $(LINT_SRCS)
+	@echo "lint: ok"
+
+# ---- install ---------------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PLUGIN_DIR)
+	install -m 0755 $(BUILD)/odsync $(DESTDIR)$(PREFIX)/bin/odsync
+	install -m 0644 $(PLUGIN_SOS) $(DESTDIR)$(PLUGIN_DIR)/
+
+install-sdk:
+	install -d $(DESTDIR)$(PREFIX)/include/odsync $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/share/odsync
+	install -m 0644 sdk/include/odsync/sink.h $(DESTDIR)$(PREFIX)/include/odsync/sink.h
+	install -m 0644 sdk/plugin.mk $(DESTDIR)$(PREFIX)/share/odsync/plugin.mk
+	install -m 0644 sdk/README.md $(DESTDIR)$(PREFIX)/share/odsync/README.md
+	install -m 0644 sdk/ABI.md $(DESTDIR)$(PREFIX)/share/odsync/ABI.md
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@PLUGIN_DIR@|$(PLUGIN_DIR)|g' \
+	  sdk/odsync-sdk.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/odsync-sdk.pc
+
+demo: all
+	@contrib/demo/run.sh $(abspath $(BUILD))
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

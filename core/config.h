@@ -1,0 +1,93 @@
+/*
+ * config: load and validate odsync's one JSON config file (with // and block comments).
+ * Every error names the file, the JSON path and the problem, e.g.
+ *   odsync.json: offices[1].timezone: unknown time zone "America/Chicgo"
+ * Secrets are written as "${ENV_NAME}" or "file:/path" and resolved here; each resolved
+ * value is registered with log_add_secret so it can never reach a log line.
+ */
+#ifndef ODSYNC_CONFIG_H
+#define ODSYNC_CONFIG_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+/* Where a record goes: the keys of an office's "routes" object. */
+enum config_route {
+    CONFIG_ROUTE_CONTACT = 0,
+    CONFIG_ROUTE_TASK = 1,
+    CONFIG_ROUTE_SMS = 2,
+    CONFIG_ROUTE_EMAIL = 3,
+    CONFIG_ROUTE_COUNT
+};
+
+/* A sink instance: "sinks": { "<name>": { "plugin": "...", <plugin settings> } }. */
+struct config_sink {
+    char *name;       /* instance name (the object key) */
+    char *plugin;     /* plugin name, or a path ending in .so */
+    cJSON *settings;  /* the instance object without "plugin"; validated later against the
+                         plugin's spec by host_sink_create */
+    char *json_path;  /* "sinks.crm", for error messages */
+};
+
+struct config_office {
+    char *id;        /* [a-z0-9][a-z0-9_-]{0,31} — part of every deterministic key */
+    char *name;      /* display name */
+    char *phone;     /* office phone, may be NULL */
+    char *timezone;  /* IANA name, verified against the zoneinfo database */
+    char *od_base_url;      /* opendental.base_url */
+    char *od_tier;          /* opendental.tier: "read_all" (default), "paid" or "local" */
+    char *od_developer_key; /* resolved secret */
+    char *od_customer_key;  /* resolved secret */
+    char **routes[CONFIG_ROUTE_COUNT]; /* sink instance names (each exists in sinks) */
+    size_t n_routes[CONFIG_ROUTE_COUNT];
+};
+
+struct config {
+    char *path;          /* file it was loaded from */
+    char *store;         /* SQLite file; default "/var/lib/odsync/odsync.db" */
+    char *listen;        /* "host:port"; default "127.0.0.1:8787" */
+    char *admin_token;   /* resolved secret, or NULL when not configured */
+    char *log_level;     /* "error" | "warn" | "info" (default) | "debug" */
+    char *log_format;    /* "text" (default) | "json" */
+    char **plugin_dirs;  /* absolute directories; default: the compiled-in ODSYNC_PLUGIN_DIR */
+    size_t n_plugin_dirs;
+    struct config_sink *sinks;
+    size_t n_sinks;
+    struct config_office *offices;
+    size_t n_offices;
+    cJSON *campaigns; /* kept for later issues, may be NULL */
+    cJSON *policy;    /* kept for later issues, may be NULL */
+};
+
+/* Load and validate the file at path. On success *out is a config the caller frees with
+ * config_free. On failure returns ODSYNC_CONFIG (or ODSYNC_IO / ODSYNC_NOMEM) and err holds
+ * one line naming the file, the JSON path and the problem. */
+int config_load(const char *path, struct config **out, char *err, size_t errlen);
+
+/* Same, from text already in memory; origin names it in errors. text is borrowed. */
+int config_parse(const char *text, size_t len, const char *origin, struct config **out,
+                 char *err, size_t errlen);
+
+/* Free a config; accepts NULL. */
+void config_free(struct config *cfg);
+
+/* 1 when value has the form of a secret reference ("${NAME}" or "file:/abs/path"). */
+int config_is_secret_ref(const char *value);
+
+/* Resolve a secret reference. json_path names the setting in errors. On success *out is the
+ * value (caller frees with util_free), already registered with log_add_secret. Errors:
+ * literal (not a reference), unset variable, unreadable or world-readable file, empty. */
+int config_resolve_secret(const char *ref, const char *json_path, char **out, char *err,
+                          size_t errlen);
+
+/* The sink instance named name, or NULL. Borrowed from cfg. */
+const struct config_sink *config_find_sink(const struct config *cfg, const char *name);
+
+/* The office with this id, or NULL. Borrowed from cfg. */
+const struct config_office *config_find_office(const struct config *cfg, const char *id);
+
+/* Name of a route ("contact", "task", "sms", "email"). */
+const char *config_route_name(enum config_route route);
+
+#endif

@@ -1,0 +1,625 @@
+/*
+ * main.c: the odsync command line. Each command is a function; options are parsed once into
+ * struct cli. Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 invalid config, 4 plugin
+ * refused, 5 store error.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "deliver.h"
+#include "http_client.h"
+#include "import.h"
+#include "log.h"
+#include "outbox.h"
+#include "plugin.h"
+#include "records.h"
+#include "runtime.h"
+#include "util.h"
+
+enum exit_code {
+    EXIT_OK = 0,
+    EXIT_RUNTIME = 1,
+    EXIT_USAGE = 2,
+    EXIT_CONFIG = 3,
+    EXIT_PLUGIN = 4,
+    EXIT_STORE = 5
+};
+
+#define DEFAULT_CONFIG "/etc/odsync/odsync.json"
+#define MAX_ARGS       8
+#define MAX_DIRS       8
+#define ERR_LEN        1024
+
+struct cli {
+    const char *config;     /* --config, $ODSYNC_CONFIG or DEFAULT_CONFIG */
+    int json;               /* --json */
+    int once;               /* run --once */
+    int help;               /* --help */
+    char *plugin_dirs[MAX_DIRS]; /* --plugin-dir (borrowed from argv) */
+    size_t n_plugin_dirs;
+    const char *args[MAX_ARGS]; /* positional words after the command */
+    size_t n_args;
+};
+
+struct command {
+    const char *name;
+    int (*fn)(struct cli *c);
+    const char *usage;
+    const char *help;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* Print a cJSON value to stdout and free it. */
+static void print_json(cJSON *j)
+{
+    char *s = j ? cJSON_Print(j) : NULL;
+    if (s != NULL)
+        printf("%s\n", s);
+    else
+        fprintf(stderr, "odsync: out of memory\n");
+    cJSON_free(s);
+    cJSON_Delete(j);
+}
+
+/* Map an odsync status from config/runtime loading to an exit code. */
+static int exit_for(int rc)
+{
+    switch (rc) {
+    case ODSYNC_OK:
+        return EXIT_OK;
+    case ODSYNC_CONFIG:
+    case ODSYNC_PARSE:
+        return EXIT_CONFIG;
+    case ODSYNC_ABI:
+        return EXIT_PLUGIN;
+    case ODSYNC_STORE:
+        return EXIT_STORE;
+    default:
+        return EXIT_RUNTIME;
+    }
+}
+
+/* Load the config and apply its log settings. *out: caller frees with config_free. */
+static int load_config(struct cli *c, struct config **out)
+{
+    char err[ERR_LEN];
+    int rc = config_load(c->config, out, err, sizeof(err));
+    if (rc != ODSYNC_OK) {
+        fprintf(stderr, "odsync: %s\n", err);
+        return exit_for(rc == ODSYNC_IO ? ODSYNC_CONFIG : rc);
+    }
+    log_setup(stderr,
+              strcmp((*out)->log_level, "error") == 0  ? ODSYNC_LOG_ERROR
+              : strcmp((*out)->log_level, "warn") == 0 ? ODSYNC_LOG_WARN
+              : strcmp((*out)->log_level, "debug") == 0 ? ODSYNC_LOG_DEBUG
+                                                        : ODSYNC_LOG_INFO,
+              strcmp((*out)->log_format, "json") == 0 ? LOG_JSON : LOG_TEXT);
+    return EXIT_OK;
+}
+
+/* Load the config and open the runtime. *out: caller frees with runtime_close. */
+static int open_runtime(struct cli *c, unsigned flags, struct runtime **out)
+{
+    struct config *cfg = NULL;
+    char err[ERR_LEN];
+    int rc = load_config(c, &cfg);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = runtime_open(cfg, flags, out, err, sizeof(err));
+    if (rc != ODSYNC_OK) {
+        fprintf(stderr, "odsync: %s: %s\n", c->config, err);
+        return exit_for(rc);
+    }
+    return EXIT_OK;
+}
+
+/* ---- version, check-config ---------------------------------------------------------- */
+
+static int cmd_version(struct cli *c)
+{
+    cJSON *j;
+    if (!c->json) {
+        printf("odsync %s (sink ABI %d.%d)\n", ODSYNC_VERSION, ODSYNC_SINK_ABI_MAJOR,
+               ODSYNC_SINK_ABI_MINOR);
+        return EXIT_OK;
+    }
+    j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "version", ODSYNC_VERSION);
+    cJSON_AddNumberToObject(j, "abi_major", ODSYNC_SINK_ABI_MAJOR);
+    cJSON_AddNumberToObject(j, "abi_minor", ODSYNC_SINK_ABI_MINOR);
+    print_json(j);
+    return EXIT_OK;
+}
+
+static int cmd_check_config(struct cli *c)
+{
+    struct runtime *rt = NULL;
+    cJSON *j;
+    int rc = open_runtime(c, RUNTIME_NO_STORE, &rt);
+    if (rc != EXIT_OK) {
+        if (c->json) {
+            j = cJSON_CreateObject();
+            cJSON_AddBoolToObject(j, "ok", 0);
+            print_json(j);
+        }
+        return rc;
+    }
+    if (c->json) {
+        j = cJSON_CreateObject();
+        cJSON_AddBoolToObject(j, "ok", 1);
+        cJSON_AddNumberToObject(j, "offices", (double)rt->cfg->n_offices);
+        cJSON_AddNumberToObject(j, "sinks", (double)rt->n_sinks);
+        print_json(j);
+    } else {
+        printf("%s: ok (%zu offices, %zu sinks, %zu plugins)\n", c->config, rt->cfg->n_offices,
+               rt->n_sinks, rt->n_plugins);
+    }
+    runtime_close(rt);
+    return EXIT_OK;
+}
+
+/* ---- plugins ------------------------------------------------------------------------ */
+
+static const char *const cap_names[] = {"contacts", "tasks", "sms", "email"};
+static const char *const type_names[] = {"?", "string", "int", "bool", "url"};
+
+/* "contacts, tasks" for a capability mask, into buf. */
+static void caps_text(uint64_t caps, char *buf, size_t len)
+{
+    size_t i, off = 0;
+    buf[0] = '\0';
+    for (i = 0; i < UTIL_ARRAY_LEN(cap_names); i++)
+        if (caps & (UINT64_C(1) << i))
+            off += (size_t)snprintf(buf + off, off < len ? len - off : 0, "%s%s", off ? ", " : "",
+                                    cap_names[i]);
+    if (caps & ODSYNC_CAP_CONCURRENT)
+        snprintf(buf + off, off < len ? len - off : 0, "%sconcurrent", off ? ", " : "");
+}
+
+/* A plugin's facts as JSON (caller frees). */
+static cJSON *describe_json(const struct plugin *p)
+{
+    const struct odsync_sink_descriptor *d = plugin_descriptor(p);
+    cJSON *j = cJSON_CreateObject(), *caps = cJSON_AddArrayToObject(j, "capabilities");
+    cJSON *cfg = cJSON_AddArrayToObject(j, "config");
+    char abi[16];
+    size_t i;
+    cJSON_AddStringToObject(j, "name", d->name);
+    cJSON_AddStringToObject(j, "version", d->version);
+    cJSON_AddStringToObject(j, "file", plugin_path(p));
+    util_fmt(abi, sizeof(abi), "%d.%u", ODSYNC_SINK_ABI_MAJOR, plugin_abi_minor(p));
+    cJSON_AddStringToObject(j, "abi", abi);
+    cJSON_AddStringToObject(j, "description", d->description);
+    cJSON_AddNumberToObject(j, "max_batch", d->max_batch);
+    for (i = 0; i < UTIL_ARRAY_LEN(cap_names); i++)
+        if (d->capabilities & (UINT64_C(1) << i))
+            cJSON_AddItemToArray(caps, cJSON_CreateString(cap_names[i]));
+    for (i = 0; d->config != NULL && d->config[i].name != NULL; i++) {
+        const struct odsync_config_spec *sp = &d->config[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", sp->name);
+        cJSON_AddStringToObject(e, "type", type_names[sp->type]);
+        cJSON_AddBoolToObject(e, "required", (sp->flags & ODSYNC_CFG_REQUIRED) != 0);
+        cJSON_AddBoolToObject(e, "secret", (sp->flags & ODSYNC_CFG_SECRET) != 0);
+        if (sp->default_value != NULL)
+            cJSON_AddStringToObject(e, "default", sp->default_value);
+        cJSON_AddStringToObject(e, "description", sp->description ? sp->description : "");
+        cJSON_AddItemToArray(cfg, e);
+    }
+    return j;
+}
+
+/* A plugin's facts as text on stdout. */
+static void describe_text(const struct plugin *p)
+{
+    const struct odsync_sink_descriptor *d = plugin_descriptor(p);
+    char caps[128], flags[64];
+    size_t i;
+    caps_text(d->capabilities, caps, sizeof(caps));
+    printf("name:         %s\nversion:      %s\nfile:         %s\nabi:          %d.%u\n"
+           "capabilities: %s\nmax batch:    %u\ndescription:  %s\nconfig:\n",
+           d->name, d->version, plugin_path(p), ODSYNC_SINK_ABI_MAJOR, plugin_abi_minor(p), caps,
+           (unsigned)d->max_batch, d->description);
+    for (i = 0; d->config != NULL && d->config[i].name != NULL; i++) {
+        const struct odsync_config_spec *sp = &d->config[i];
+        util_fmt(flags, sizeof(flags), "%s%s%s%s",
+                 sp->flags & ODSYNC_CFG_REQUIRED ? "required" : "optional",
+                 sp->flags & ODSYNC_CFG_SECRET ? ", secret" : "",
+                 sp->default_value ? ", default " : "", sp->default_value ? sp->default_value : "");
+        printf("  %-16s %-6s %-26s %s\n", sp->name, type_names[sp->type], flags,
+               sp->description ? sp->description : "");
+    }
+    if (d->config == NULL || d->config[0].name == NULL)
+        printf("  (none)\n");
+}
+
+/* Plugin directories: --plugin-dir, else the config's. *cfg may be set (caller frees). */
+static int plugin_dirs_for(struct cli *c, struct config **cfg, char *const **dirs, size_t *n)
+{
+    int rc;
+    if (c->n_plugin_dirs > 0) {
+        *dirs = c->plugin_dirs;
+        *n = c->n_plugin_dirs;
+        return EXIT_OK;
+    }
+    rc = load_config(c, cfg);
+    if (rc != EXIT_OK)
+        return rc;
+    *dirs = (*cfg)->plugin_dirs;
+    *n = (*cfg)->n_plugin_dirs;
+    return EXIT_OK;
+}
+
+/* 1 when name ends in ".so". */
+static int is_so(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 3 && strcmp(name + n - 3, ".so") == 0;
+}
+
+/* List one directory's plugins into out (JSON array) or stdout. */
+static void list_dir(const char *dir, int json, cJSON *out, int *refused)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4096], err[ERR_LEN], caps[128];
+    struct plugin *p;
+    if (d == NULL) {
+        fprintf(stderr, "odsync: %s: %s\n", dir, strerror(errno));
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (!is_so(e->d_name) || util_fmt(path, sizeof(path), "%s/%s", dir, e->d_name) != ODSYNC_OK)
+            continue;
+        if (plugin_open(path, &p, err, sizeof(err)) != ODSYNC_OK) {
+            (*refused)++;
+            if (json) {
+                cJSON *r = cJSON_CreateObject();
+                cJSON_AddStringToObject(r, "file", path);
+                cJSON_AddStringToObject(r, "refused", err);
+                cJSON_AddItemToArray(out, r);
+            } else {
+                printf("%-12s refused: %s\n", e->d_name, err);
+            }
+            continue;
+        }
+        if (json) {
+            cJSON_AddItemToArray(out, describe_json(p));
+        } else {
+            caps_text(plugin_descriptor(p)->capabilities, caps, sizeof(caps));
+            printf("%-12s %-8s ABI %d.%u  batch %-5u %-28s %s\n", plugin_descriptor(p)->name,
+                   plugin_descriptor(p)->version, ODSYNC_SINK_ABI_MAJOR, plugin_abi_minor(p),
+                   (unsigned)plugin_descriptor(p)->max_batch, caps, path);
+        }
+        plugin_close(p);
+    }
+    closedir(d);
+}
+
+static int cmd_plugins_list(struct cli *c, char *const *dirs, size_t n)
+{
+    cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
+    int refused = 0;
+    size_t i;
+    for (i = 0; i < n; i++)
+        list_dir(dirs[i], c->json, arr, &refused);
+    if (c->json)
+        print_json(arr);
+    return EXIT_OK;
+}
+
+static int cmd_plugins_describe(struct cli *c, char *const *dirs, size_t n)
+{
+    char err[ERR_LEN], *path = NULL;
+    struct plugin *p = NULL;
+    const char *what = c->args[1];
+    int rc;
+    if (strchr(what, '/') != NULL) {
+        path = util_strdup(what); /* an explicit path: the operator's own choice */
+    } else if (plugin_find(dirs, n, what, &path, err, sizeof(err)) != ODSYNC_OK) {
+        fprintf(stderr, "odsync: %s\n", err);
+        return EXIT_PLUGIN;
+    }
+    rc = path ? plugin_open(path, &p, err, sizeof(err)) : ODSYNC_NOMEM;
+    util_free(path);
+    if (rc != ODSYNC_OK) {
+        fprintf(stderr, "odsync: %s\n", rc == ODSYNC_NOMEM ? "out of memory" : err);
+        return EXIT_PLUGIN;
+    }
+    if (c->json)
+        print_json(describe_json(p));
+    else
+        describe_text(p);
+    plugin_close(p);
+    return EXIT_OK;
+}
+
+static int cmd_plugins(struct cli *c)
+{
+    struct config *cfg = NULL;
+    char *const *dirs = NULL;
+    size_t n = 0;
+    int rc;
+    if (c->n_args < 1 || (strcmp(c->args[0], "list") != 0 && strcmp(c->args[0], "describe") != 0) ||
+        (strcmp(c->args[0], "describe") == 0 && c->n_args != 2)) {
+        fprintf(stderr, "odsync: usage: odsync plugins list | odsync plugins describe NAME|PATH\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(c->args[0], "describe") == 0 && strchr(c->args[1], '/') != NULL)
+        return cmd_plugins_describe(c, NULL, 0);
+    rc = plugin_dirs_for(c, &cfg, &dirs, &n);
+    if (rc == EXIT_OK)
+        rc = strcmp(c->args[0], "list") == 0 ? cmd_plugins_list(c, dirs, n)
+                                             : cmd_plugins_describe(c, dirs, n);
+    config_free(cfg);
+    return rc;
+}
+
+/* ---- import, status, run ------------------------------------------------------------ */
+
+static int cmd_import(struct cli *c)
+{
+    struct runtime *rt = NULL;
+    struct import_stats s;
+    char err[ERR_LEN];
+    cJSON *j;
+    int rc;
+    if (c->n_args != 1) {
+        fprintf(stderr, "odsync: usage: odsync import FILE\n");
+        return EXIT_USAGE;
+    }
+    rc = open_runtime(c, 0, &rt);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = import_file(rt->store, rt->cfg, c->args[0], &s, err, sizeof(err));
+    if (rc != ODSYNC_OK) {
+        fprintf(stderr, "odsync: %s\n", err);
+        runtime_close(rt);
+        return rc == ODSYNC_STORE ? EXIT_STORE : EXIT_RUNTIME;
+    }
+    if (c->json) {
+        j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "read", (double)s.read);
+        cJSON_AddNumberToObject(j, "changed", (double)s.changed);
+        cJSON_AddNumberToObject(j, "unchanged", (double)s.unchanged);
+        cJSON_AddNumberToObject(j, "queued", (double)s.queued);
+        print_json(j);
+    } else {
+        printf("imported %lld records: %lld changed, %lld unchanged, %lld deliveries queued\n",
+               (long long)s.read, (long long)s.changed, (long long)s.unchanged,
+               (long long)s.queued);
+    }
+    runtime_close(rt);
+    return EXIT_OK;
+}
+
+static int cmd_status(struct cli *c)
+{
+    struct runtime *rt = NULL;
+    struct outbox_counts oc;
+    int64_t n = 0;
+    cJSON *j = NULL, *sinks = NULL;
+    size_t i;
+    int rc = open_runtime(c, 0, &rt);
+    if (rc != EXIT_OK)
+        return rc;
+    records_count(rt->store, NULL, &n);
+    if (c->json) {
+        j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "records", (double)n);
+        sinks = cJSON_AddObjectToObject(j, "sinks");
+    } else {
+        printf("records: %lld\n%-16s %9s %9s %9s %9s\n", (long long)n, "sink", "pending",
+               "inflight", "done", "dead");
+    }
+    for (i = 0; i < rt->n_sinks; i++) {
+        outbox_count(rt->store, rt->sinks[i].cfg->name, &oc);
+        if (c->json) {
+            cJSON *s = cJSON_AddObjectToObject(sinks, rt->sinks[i].cfg->name);
+            cJSON_AddNumberToObject(s, "pending", (double)oc.pending);
+            cJSON_AddNumberToObject(s, "inflight", (double)oc.inflight);
+            cJSON_AddNumberToObject(s, "done", (double)oc.done);
+            cJSON_AddNumberToObject(s, "dead", (double)oc.dead);
+        } else {
+            printf("%-16s %9lld %9lld %9lld %9lld\n", rt->sinks[i].cfg->name,
+                   (long long)oc.pending, (long long)oc.inflight, (long long)oc.done,
+                   (long long)oc.dead);
+        }
+    }
+    if (c->json)
+        print_json(j);
+    runtime_close(rt);
+    return EXIT_OK;
+}
+
+/* Sleep up to ms, waking early when a stop is requested. */
+static void nap(int64_t ms)
+{
+    struct timespec ts = {0, 50 * 1000000L};
+    for (int64_t t = 0; t < ms && !stop_requested; t += 50)
+        nanosleep(&ts, NULL);
+}
+
+/* One pass over every sink. *pending: rows still queued. */
+static int run_pass(struct runtime *rt, const struct deliver_policy *pol, int64_t *pending)
+{
+    struct deliver_stats ds;
+    struct outbox_counts oc;
+    size_t i;
+    int rc;
+    *pending = 0;
+    for (i = 0; i < rt->n_sinks && !stop_requested; i++) {
+        memset(&ds, 0, sizeof(ds));
+        rc = deliver_sink(rt->store, rt->sinks[i].sink, pol, &ds);
+        if (rc != ODSYNC_OK)
+            log_error("run", "sink %s: delivery stopped: %s", rt->sinks[i].cfg->name,
+                      odsync_status_name(rc));
+        if (ds.batches > 0)
+            log_info("run", "sink %s: %lld ok, %lld retried, %lld rate-limited, %lld dead",
+                     rt->sinks[i].cfg->name, (long long)ds.ok, (long long)ds.retried,
+                     (long long)ds.rate_limited, (long long)ds.dead);
+        if (outbox_count(rt->store, rt->sinks[i].cfg->name, &oc) == ODSYNC_OK)
+            *pending += oc.pending + oc.inflight;
+    }
+    return ODSYNC_OK;
+}
+
+static int cmd_run(struct cli *c)
+{
+    struct runtime *rt = NULL;
+    struct deliver_policy pol;
+    struct sigaction sa;
+    int64_t recovered = 0, pending = 0;
+    int rc = open_runtime(c, 0, &rt);
+    if (rc != EXIT_OK)
+        return rc;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    deliver_policy_default(&pol);
+    outbox_recover(rt->store, &recovered);
+    if (recovered > 0)
+        log_warn("run", "recovered %lld deliveries left in flight by an earlier run",
+                 (long long)recovered);
+    log_info("run", "odsync %s running: %zu offices, %zu sinks", ODSYNC_VERSION,
+             rt->cfg->n_offices, rt->n_sinks);
+    while (!stop_requested) {
+        run_pass(rt, &pol, &pending);
+        if (c->once)
+            break;
+        nap(1000);
+    }
+    log_info("run", "stopped; %lld deliveries pending", (long long)pending);
+    runtime_close(rt);
+    return EXIT_OK;
+}
+
+/* ---- dispatch ----------------------------------------------------------------------- */
+
+static int cmd_help(struct cli *c);
+
+static const struct command commands[] = {
+    {"run", cmd_run, "odsync run [--once] [--config FILE]",
+     "Run the sync: deliver queued records to every sink until SIGTERM/SIGINT.\n"
+     "  --once   deliver what is due now, then exit"},
+    {"check-config", cmd_check_config, "odsync check-config [--config FILE] [--json]",
+     "Validate the config, load every plugin and validate each sink's settings, without\n"
+     "opening the database or contacting anything."},
+    {"plugins", cmd_plugins,
+     "odsync plugins list|describe NAME|PATH [--config FILE] [--plugin-dir DIR] [--json]",
+     "List the plugins in the plugin directories (refused ones with the reason), or describe\n"
+     "one: name, version, ABI, capabilities, batch size and config keys (secrets marked)."},
+    {"import", cmd_import, "odsync import FILE [--config FILE] [--json]",
+     "Import canonical records (a JSON array of contacts and tasks) into the store and queue\n"
+     "the changed ones for their sinks. Unchanged records queue nothing."},
+    {"status", cmd_status, "odsync status [--config FILE] [--json]",
+     "Records in the store and outbox rows per sink and state."},
+    {"version", cmd_version, "odsync version [--json]", "Print the version and sink ABI."},
+    {"help", cmd_help, "odsync help [COMMAND]", "Show help."},
+};
+
+static int cmd_help(struct cli *c)
+{
+    size_t i;
+    for (i = 0; c->n_args > 0 && i < UTIL_ARRAY_LEN(commands); i++) {
+        if (strcmp(commands[i].name, c->args[0]) == 0) {
+            printf("usage: %s\n\n%s\n", commands[i].usage, commands[i].help);
+            return EXIT_OK;
+        }
+    }
+    printf("usage: odsync COMMAND [options]\n\ncommands:\n");
+    for (i = 0; i < UTIL_ARRAY_LEN(commands); i++)
+        printf("  %s\n", commands[i].usage);
+    printf("\ncommon options:\n"
+           "  --config FILE  config file (default $ODSYNC_CONFIG, then %s)\n"
+           "  --json         machine-readable output\n"
+           "  --help         help for a command\n"
+           "\nexit codes: 0 ok, 1 runtime failure, 2 usage, 3 invalid config, 4 plugin refused,\n"
+           "            5 store error\n",
+           DEFAULT_CONFIG);
+    return EXIT_OK;
+}
+
+/* Parse options after the command word. Returns EXIT_OK or EXIT_USAGE. */
+static int parse_args(int argc, char **argv, struct cli *c)
+{
+    int i;
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--config") == 0 && i + 1 < argc) {
+            c->config = argv[++i];
+        } else if (strcmp(a, "--plugin-dir") == 0 && i + 1 < argc && c->n_plugin_dirs < MAX_DIRS) {
+            c->plugin_dirs[c->n_plugin_dirs++] = argv[++i];
+        } else if (strcmp(a, "--json") == 0) {
+            c->json = 1;
+        } else if (strcmp(a, "--once") == 0) {
+            c->once = 1;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            c->help = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "odsync: unknown option %s (see odsync help)\n", a);
+            return EXIT_USAGE;
+        } else if (c->n_args < MAX_ARGS) {
+            c->args[c->n_args++] = a;
+        } else {
+            fprintf(stderr, "odsync: too many arguments\n");
+            return EXIT_USAGE;
+        }
+    }
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c;
+    const char *env = getenv("ODSYNC_CONFIG");
+    size_t i;
+    int rc = EXIT_USAGE;
+
+    memset(&c, 0, sizeof(c));
+    c.config = env && *env ? env : DEFAULT_CONFIG;
+    util_init_cjson_hooks();
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return cmd_help(&c) == EXIT_OK && argc >= 2 ? EXIT_OK : EXIT_USAGE;
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(&c);
+    if (parse_args(argc, argv, &c) != EXIT_OK)
+        return EXIT_USAGE;
+    if (http_global_init() != ODSYNC_OK) {
+        fprintf(stderr, "odsync: cannot initialise libcurl\n");
+        return EXIT_RUNTIME;
+    }
+    for (i = 0; i < UTIL_ARRAY_LEN(commands); i++) {
+        if (strcmp(commands[i].name, argv[1]) != 0)
+            continue;
+        if (c.help) {
+            c.args[0] = commands[i].name;
+            c.n_args = 1;
+            rc = cmd_help(&c);
+        } else {
+            rc = commands[i].fn(&c);
+        }
+        goto cleanup;
+    }
+    fprintf(stderr, "odsync: unknown command \"%s\" (see odsync help)\n", argv[1]);
+cleanup:
+    http_global_cleanup();
+    log_shutdown();
+    return rc;
+}

@@ -1,0 +1,59 @@
+/*
+ * outbox: durable delivery queue — one row per (sink instance, office, key) holding the
+ * latest version of the record to deliver. A newer version replaces an older pending one
+ * (never the other way round); a version that arrives while an older one is in flight is
+ * kept and delivered after it. Rows move pending -> inflight -> done | pending | dead, each
+ * move in a transaction.
+ */
+#ifndef ODSYNC_OUTBOX_H
+#define ODSYNC_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct outbox_item {
+    int64_t id;
+    char *office;
+    char *key;
+    int kind;
+    int64_t version; /* the version claimed */
+    char *body;
+    char *remote_id; /* from an earlier delivery, or NULL */
+    int attempts;
+};
+
+struct outbox_counts {
+    int64_t pending, inflight, done, dead;
+};
+
+/* Queue (or refresh) a record for a sink; run inside the caller's transaction. Strings
+ * borrowed. An older version than the one queued is ignored. */
+int outbox_enqueue(struct store *st, const char *sink, const char *office, const char *key,
+                   int kind, int64_t version, const char *body);
+
+/* Claim up to max due rows of sink (next_at <= now_ms) in one transaction, oldest first.
+ * *items: caller frees with outbox_items_free. */
+int outbox_claim(struct store *st, const char *sink, int64_t now_ms, size_t max,
+                 struct outbox_item **items, size_t *count);
+void outbox_items_free(struct outbox_item *items, size_t count); /* accepts NULL */
+
+/* Mark a claimed row delivered (done, or pending again if a newer version arrived). */
+int outbox_complete(struct store *st, const struct outbox_item *it, const char *remote_id);
+
+/* Put a claimed row back: due at next_at; attempts + 1 when count_attempt. */
+int outbox_retry(struct store *st, const struct outbox_item *it, int64_t next_at,
+                 int count_attempt, int result_class, const char *detail);
+
+/* Dead-letter a claimed row (unless a newer version arrived: then it is pending again). */
+int outbox_dead(struct store *st, const struct outbox_item *it, int result_class,
+                const char *detail);
+
+/* After a crash: every inflight row becomes pending. *recovered = rows moved. */
+int outbox_recover(struct store *st, int64_t *recovered);
+
+/* Row counts per state for a sink (NULL = all sinks). */
+int outbox_count(struct store *st, const char *sink, struct outbox_counts *out);
+
+#endif

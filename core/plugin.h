@@ -1,0 +1,43 @@
+/*
+ * plugin: find and load connector plugins (.so) and check their descriptor.
+ * Plugins load only from the configured directories (or an explicit path inside one for
+ * `plugins describe PATH`), never when the file or its directory is group/world-writable,
+ * with RTLD_NOW|RTLD_LOCAL. Checks, in order, each refusal naming the file and the field:
+ * file permissions, dlopen, entry symbol (and whether a newer major's symbol is there),
+ * magic, ABI major, ABI minor, struct size, name, max batch, required callbacks, config spec.
+ * Plugins are never dlclose()d while threads run: plugin_close is called at exit only.
+ */
+#ifndef ODSYNC_PLUGIN_H
+#define ODSYNC_PLUGIN_H
+
+#include <stddef.h>
+
+#include <odsync/sink.h>
+
+struct plugin;
+
+/* Load the plugin at path (any location: callers decide which paths are allowed).
+ * On success *out is a plugin the caller frees with plugin_close. On failure returns
+ * ODSYNC_ABI or ODSYNC_IO and err holds e.g. "rest.so: sink ABI major 2, this host speaks 1". */
+int plugin_open(const char *path, struct plugin **out, char *err, size_t errlen);
+
+/* dlclose and free; accepts NULL. Only when no thread can call into the plugin. */
+void plugin_close(struct plugin *p);
+
+/* The host's copy of the descriptor: zero-filled past what the plugin provided.
+ * Borrowed, valid until plugin_close. */
+const struct odsync_sink_descriptor *plugin_descriptor(const struct plugin *p);
+
+/* The path it was loaded from. Borrowed, valid until plugin_close. */
+const char *plugin_path(const struct plugin *p);
+
+/* The ABI minor the plugin was built with. */
+unsigned plugin_abi_minor(const struct plugin *p);
+
+/* Resolve a config "plugin" value to a file: a bare name N means N.so in the first of dirs
+ * holding it; a value with a '/' must be a path inside one of dirs. *path_out: caller frees
+ * with util_free. Returns ODSYNC_OK, or ODSYNC_NOT_FOUND with err naming what was searched. */
+int plugin_find(char *const *dirs, size_t n_dirs, const char *name_or_path, char **path_out,
+                char *err, size_t errlen);
+
+#endif

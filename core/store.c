@@ -1,0 +1,242 @@
+/*
+ * store.c: SQLite connection, migrations and transactions.
+ */
+#include "store.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define STMT_CACHE      32
+
+struct cached_stmt {
+    const char *sql; /* the caller's string literal, compared by content */
+    sqlite3_stmt *stmt;
+};
+
+struct store {
+    sqlite3 *db;
+    struct cached_stmt cache[STMT_CACHE];
+    size_t n_cached;
+};
+
+struct migration {
+    int version;
+    const char *name;
+    const char *sql;
+};
+
+/* Numbered migrations. Append only: never edit one that has shipped. */
+static const struct migration migrations[] = {
+    {1, "canonical records and outbox",
+     "CREATE TABLE records ("
+     "  office TEXT NOT NULL, key TEXT NOT NULL, kind INTEGER NOT NULL,"
+     "  hash TEXT NOT NULL, body TEXT NOT NULL, version INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL, PRIMARY KEY (office, key)) WITHOUT ROWID;"
+     "CREATE TABLE outbox ("
+     "  id INTEGER PRIMARY KEY, sink TEXT NOT NULL, office TEXT NOT NULL, key TEXT NOT NULL,"
+     "  kind INTEGER NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL,"
+     "  state TEXT NOT NULL DEFAULT 'pending'"
+     "    CHECK (state IN ('pending', 'inflight', 'done', 'dead')),"
+     "  claimed_version INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
+     "  next_at INTEGER NOT NULL DEFAULT 0, remote_id TEXT, last_class INTEGER,"
+     "  last_detail TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+     "  UNIQUE (sink, office, key));"
+     "CREATE INDEX outbox_due ON outbox (sink, state, next_at);"},
+};
+
+int store_status(int sqlite_rc)
+{
+    switch (sqlite_rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return ODSYNC_OK;
+    case SQLITE_NOMEM:
+        return ODSYNC_NOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return ODSYNC_RETRY;
+    default:
+        return ODSYNC_STORE;
+    }
+}
+
+int store_latest_version(void)
+{
+    return migrations[UTIL_ARRAY_LEN(migrations) - 1].version;
+}
+
+int store_exec(struct store *st, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        log_error("store", "%s (%.60s...)", msg ? msg : sqlite3_errstr(rc), sql);
+        sqlite3_free(msg);
+        return store_status(rc) == ODSYNC_OK ? ODSYNC_STORE : store_status(rc);
+    }
+    return ODSYNC_OK;
+}
+
+int store_schema_version(struct store *st)
+{
+    sqlite3_stmt *s = store_stmt(st, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    int v = -1;
+    if (s != NULL && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    if (s != NULL)
+        sqlite3_reset(s);
+    return v;
+}
+
+/* Apply one migration and record it, in a transaction. */
+static int apply_migration(struct store *st, void *arg)
+{
+    const struct migration *m = arg;
+    sqlite3_stmt *s;
+    int rc = store_exec(st, m->sql);
+    if (rc != ODSYNC_OK)
+        return rc;
+    s = store_stmt(st, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)");
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_int(s, 1, m->version);
+    sqlite3_bind_text(s, 2, m->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, util_now_ms());
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? ODSYNC_OK : ODSYNC_STORE;
+}
+
+/* Bring the schema up to date. */
+static int migrate(struct store *st, char *err, size_t errlen)
+{
+    size_t i;
+    int current, rc;
+
+    rc = store_exec(st, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                        " applied_at INTEGER NOT NULL)");
+    if (rc != ODSYNC_OK) {
+        util_fmt(err, errlen, "cannot create schema_migrations: %s", sqlite3_errmsg(st->db));
+        return rc;
+    }
+    current = store_schema_version(st);
+    if (current > store_latest_version()) {
+        util_fmt(err, errlen, "database schema version %d is newer than this odsync (%d)",
+                 current, store_latest_version());
+        return ODSYNC_STORE;
+    }
+    for (i = 0; i < UTIL_ARRAY_LEN(migrations); i++) {
+        if (migrations[i].version <= current)
+            continue;
+        rc = store_tx(st, apply_migration, (void *)&migrations[i]);
+        if (rc != ODSYNC_OK) {
+            util_fmt(err, errlen, "migration %d (%s) failed: %s", migrations[i].version,
+                     migrations[i].name, sqlite3_errmsg(st->db));
+            return rc;
+        }
+        log_info("store", "applied migration %d: %s", migrations[i].version, migrations[i].name);
+    }
+    return ODSYNC_OK;
+}
+
+int store_open(const char *path, struct store **out, char *err, size_t errlen)
+{
+    struct store *st = NULL;
+    int rc = ODSYNC_NOMEM, src;
+    char merr[384];
+
+    *out = NULL;
+    st = util_calloc(1, sizeof(*st));
+    if (st == NULL)
+        goto cleanup;
+    src = sqlite3_open_v2(path, &st->db,
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        util_fmt(err, errlen, "%s: cannot open database: %s", path,
+                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(src));
+        rc = ODSYNC_STORE;
+        goto cleanup;
+    }
+    sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(st->db, 1);
+    rc = store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                        " PRAGMA foreign_keys=ON;");
+    if (rc != ODSYNC_OK) {
+        util_fmt(err, errlen, "%s: cannot configure database: %s", path, sqlite3_errmsg(st->db));
+        goto cleanup;
+    }
+    rc = migrate(st, merr, sizeof(merr));
+    if (rc != ODSYNC_OK) {
+        util_fmt(err, errlen, "%s: %s", path, merr);
+        goto cleanup;
+    }
+    *out = st;
+    st = NULL;
+cleanup:
+    store_close(st);
+    return rc;
+}
+
+void store_close(struct store *st)
+{
+    size_t i;
+    if (st == NULL)
+        return;
+    for (i = 0; i < st->n_cached; i++)
+        sqlite3_finalize(st->cache[i].stmt);
+    sqlite3_close(st->db);
+    util_free(st);
+}
+
+sqlite3 *store_db(struct store *st)
+{
+    return st->db;
+}
+
+sqlite3_stmt *store_stmt(struct store *st, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    size_t i;
+    int rc;
+    for (i = 0; i < st->n_cached; i++) {
+        if (st->cache[i].sql == sql || strcmp(st->cache[i].sql, sql) == 0) {
+            sqlite3_reset(st->cache[i].stmt);
+            sqlite3_clear_bindings(st->cache[i].stmt);
+            return st->cache[i].stmt;
+        }
+    }
+    rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("store", "prepare failed: %s", sqlite3_errmsg(st->db));
+        return NULL;
+    }
+    if (st->n_cached < STMT_CACHE) {
+        st->cache[st->n_cached].sql = sql;
+        st->cache[st->n_cached++].stmt = s;
+    } else {
+        /* Cache full: evict the oldest; callers only use string literals, so this is rare. */
+        sqlite3_finalize(st->cache[0].stmt);
+        memmove(&st->cache[0], &st->cache[1], (STMT_CACHE - 1) * sizeof(st->cache[0]));
+        st->cache[STMT_CACHE - 1].sql = sql;
+        st->cache[STMT_CACHE - 1].stmt = s;
+    }
+    return s;
+}
+
+int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg)
+{
+    int rc = store_exec(st, "BEGIN IMMEDIATE");
+    if (rc != ODSYNC_OK)
+        return rc;
+    rc = fn(st, arg);
+    if (rc == ODSYNC_OK)
+        rc = store_exec(st, "COMMIT");
+    if (rc != ODSYNC_OK)
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
