@@ -23,18 +23,18 @@ enum config_route {
 
 /* A sink instance: "sinks": { "<name>": { "plugin": "...", <plugin settings> } }. */
 struct config_sink {
-    char *name;       /* instance name (the object key) */
-    char *plugin;     /* plugin name, or a path ending in .so */
-    cJSON *settings;  /* the instance object without "plugin"; validated later against the
-                         plugin's spec by host_sink_create */
-    char *json_path;  /* "sinks.crm", for error messages */
+    char *name;      /* instance name (the object key) */
+    char *plugin;    /* plugin name, or a path ending in .so */
+    cJSON *settings; /* the instance object without "plugin"; validated later against the
+                        plugin's spec by host_sink_create */
+    char *json_path; /* "sinks.crm", for error messages */
 };
 
 struct config_office {
-    char *id;        /* [a-z0-9][a-z0-9_-]{0,31} — part of every deterministic key */
-    char *name;      /* display name */
-    char *phone;     /* office phone, may be NULL */
-    char *timezone;  /* IANA name, verified against the zoneinfo database */
+    char *id;               /* [a-z0-9][a-z0-9_-]{0,31} — part of every deterministic key */
+    char *name;             /* display name */
+    char *phone;            /* office phone, may be NULL */
+    char *timezone;         /* IANA name, verified against the zoneinfo database */
     char *od_base_url;      /* opendental.base_url */
     char *od_tier;          /* opendental.tier: "read_all" (default), "paid" or "local" */
     char *od_developer_key; /* resolved secret */
@@ -44,13 +44,13 @@ struct config_office {
 };
 
 struct config {
-    char *path;          /* file it was loaded from */
-    char *store;         /* SQLite file; default "/var/lib/odsync/odsync.db" */
-    char *listen;        /* "host:port"; default "127.0.0.1:8787" */
-    char *admin_token;   /* resolved secret, or NULL when not configured */
-    char *log_level;     /* "error" | "warn" | "info" (default) | "debug" */
-    char *log_format;    /* "text" (default) | "json" */
-    char **plugin_dirs;  /* absolute directories; default: the compiled-in ODSYNC_PLUGIN_DIR */
+    char *path;         /* file it was loaded from */
+    char *store;        /* SQLite file; default "/var/lib/odsync/odsync.db" */
+    char *listen;       /* "host:port"; default "127.0.0.1:8787" */
+    char *admin_token;  /* resolved secret, or NULL when not configured */
+    char *log_level;    /* "error" | "warn" | "info" (default) | "debug" */
+    char *log_format;   /* "text" (default) | "json" */
+    char **plugin_dirs; /* absolute directories; default: the compiled-in ODSYNC_PLUGIN_DIR */
     size_t n_plugin_dirs;
     struct config_sink *sinks;
     size_t n_sinks;
@@ -66,8 +66,8 @@ struct config {
 int config_load(const char *path, struct config **out, char *err, size_t errlen);
 
 /* Same, from text already in memory; origin names it in errors. text is borrowed. */
-int config_parse(const char *text, size_t len, const char *origin, struct config **out,
-                 char *err, size_t errlen);
+int config_parse(const char *text, size_t len, const char *origin, struct config **out, char *err,
+                 size_t errlen);
 
 /* Free a config; accepts NULL. */
 void config_free(struct config *cfg);

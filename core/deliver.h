@@ -15,11 +15,11 @@
 #include "store.h"
 
 struct deliver_policy {
-    int max_attempts;         /* dead letter after this many counted attempts (default 8) */
-    int64_t backoff_base_ms;  /* first backoff ceiling (default 1000) */
-    int64_t backoff_cap_ms;   /* largest backoff ceiling (default 900000) */
-    int64_t rate_default_ms;  /* pause when RATE_LIMITED has no retry-after (default 60000) */
-    int64_t auth_pause_ms;    /* pause after AUTH (default 300000) */
+    int max_attempts;        /* dead letter after this many counted attempts (default 8) */
+    int64_t backoff_base_ms; /* first backoff ceiling (default 1000) */
+    int64_t backoff_cap_ms;  /* largest backoff ceiling (default 900000) */
+    int64_t rate_default_ms; /* pause when RATE_LIMITED has no retry-after (default 60000) */
+    int64_t auth_pause_ms;   /* pause after AUTH (default 300000) */
 };
 
 struct deliver_stats {

@@ -39,7 +39,7 @@ struct odsync_host_ctx {
 
 struct host_sink {
     struct odsync_host_ctx ctx;
-    struct plugin *plugin;                    /* borrowed */
+    struct plugin *plugin;                     /* borrowed */
     const struct odsync_sink_descriptor *desc; /* borrowed from plugin */
     char *name;
     char *component; /* "sink:<name>" */
@@ -253,8 +253,8 @@ static int check_unknown_keys(const struct host_sink *s, const cJSON *settings,
     {
         if (spec_find(s->desc->config, item->string) == NULL) {
             known_keys(s->desc->config, keys, sizeof(keys));
-            util_fmt(err, errlen, "%s.%s: unknown setting for plugin \"%s\" (known: %s)",
-                     json_path, item->string, s->desc->name, keys);
+            util_fmt(err, errlen, "%s.%s: unknown setting for plugin \"%s\" (known: %s)", json_path,
+                     item->string, s->desc->name, keys);
             return ODSYNC_CONFIG;
         }
     }
@@ -391,6 +391,8 @@ int host_sink_create(struct plugin *p, const char *name, const cJSON *settings,
     int rc = ODSYNC_NOMEM;
 
     *out = NULL;
+    if (errlen > 0)
+        err[0] = '\0';
     s = util_calloc(1, sizeof(*s));
     if (s == NULL)
         goto cleanup;
@@ -409,8 +411,8 @@ int host_sink_create(struct plugin *p, const char *name, const cJSON *settings,
         goto cleanup;
     rc = s->desc->create(&host_table, &s->ctx, &s->instance);
     if (rc != ODSYNC_OK) {
-        util_fmt(err, errlen, "%s: plugin \"%s\" create failed (%s): %s", json_path,
-                 s->desc->name, odsync_status_name(rc), s->error[0] ? s->error : "no detail");
+        util_fmt(err, errlen, "%s: plugin \"%s\" create failed (%s): %s", json_path, s->desc->name,
+                 odsync_status_name(rc), s->error[0] ? s->error : "no detail");
         s->instance = NULL;
         goto cleanup;
     }

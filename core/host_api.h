@@ -40,8 +40,8 @@ void host_sink_destroy(struct host_sink *s);
 /* Send records[0..count) (count <= max batch) through the plugin. results[0..count) are
  * filled (caller clears with host_results_clear). Returns ODSYNC_OK when the plugin ran
  * (per-item outcomes are in results), or ODSYNC_INVALID for a bad count. */
-int host_sink_send(struct host_sink *s, const struct odsync_record *const *records,
-                   size_t count, struct host_result *results);
+int host_sink_send(struct host_sink *s, const struct odsync_record *const *records, size_t count,
+                   struct host_result *results);
 
 /* Free what results[0..count) own and zero them. */
 void host_results_clear(struct host_result *results, size_t count);

@@ -26,16 +26,24 @@ struct field {
 
 /* Canonical contact fields, in output order (patnum and key handled apart). */
 static const struct field contact_fields[] = {
-    {"first_name", F_STRING, NULL},    {"last_name", F_STRING, NULL},
-    {"preferred_name", F_STRING, NULL}, {"email", F_STRING, NULL},
-    {"phone_mobile", F_STRING, NULL},  {"phone_home", F_STRING, NULL},
+    {"first_name", F_STRING, NULL},
+    {"last_name", F_STRING, NULL},
+    {"preferred_name", F_STRING, NULL},
+    {"email", F_STRING, NULL},
+    {"phone_mobile", F_STRING, NULL},
+    {"phone_home", F_STRING, NULL},
     {"phone_work", F_STRING, NULL},
     {"patient_status", F_ENUM, "|Patient|NonPatient|Inactive|Archived|Deceased|Prospective|"},
-    {"guarantor_patnum", F_INT, NULL}, {"sms_consent", F_ENUM, "|yes|no|unknown|"},
-    {"email_opt_out", F_BOOL, NULL},   {"language", F_STRING, NULL},
-    {"recall_due", F_DATE, NULL},      {"recall_stage", F_STRING, NULL},
-    {"last_visit", F_DATE, NULL},      {"reactivation", F_BOOL, NULL},
-    {"updated_at", F_STRING, NULL},    {NULL, F_STRING, NULL}};
+    {"guarantor_patnum", F_INT, NULL},
+    {"sms_consent", F_ENUM, "|yes|no|unknown|"},
+    {"email_opt_out", F_BOOL, NULL},
+    {"language", F_STRING, NULL},
+    {"recall_due", F_DATE, NULL},
+    {"recall_stage", F_STRING, NULL},
+    {"last_visit", F_DATE, NULL},
+    {"reactivation", F_BOOL, NULL},
+    {"updated_at", F_STRING, NULL},
+    {NULL, F_STRING, NULL}};
 
 static const struct field task_fields[] = {{"subject", F_STRING, NULL},
                                            {"body", F_STRING, NULL},
@@ -255,8 +263,8 @@ static int import_tx(struct store *st, void *arg)
     for (i = 0; i < a->count; i++) {
         struct element *e = &a->elems[i];
         const struct config_office *off = config_find_office(a->cfg, e->office);
-        enum config_route route = e->kind == ODSYNC_KIND_CONTACT ? CONFIG_ROUTE_CONTACT
-                                                                 : CONFIG_ROUTE_TASK;
+        enum config_route route =
+            e->kind == ODSYNC_KIND_CONTACT ? CONFIG_ROUTE_CONTACT : CONFIG_ROUTE_TASK;
         rc = records_upsert(st, e->office, e->key, e->kind, e->body, &changed, &version);
         if (rc != ODSYNC_OK)
             return rc;
@@ -300,8 +308,7 @@ int import_json(struct store *st, const struct config *cfg, const char *text, si
         goto cleanup;
     }
     for (i = 0; i < n; i++) {
-        rc = parse_element(cfg, cJSON_GetArrayItem(root, (int)i), i, &a.elems[i], msg,
-                           sizeof(msg));
+        rc = parse_element(cfg, cJSON_GetArrayItem(root, (int)i), i, &a.elems[i], msg, sizeof(msg));
         a.count = i + 1;
         if (rc != ODSYNC_OK) {
             util_fmt(err, errlen, "%s: %s", origin, msg);

@@ -39,10 +39,10 @@ enum exit_code {
 #define ERR_LEN        1024
 
 struct cli {
-    const char *config;     /* --config, $ODSYNC_CONFIG or DEFAULT_CONFIG */
-    int json;               /* --json */
-    int once;               /* run --once */
-    int help;               /* --help */
+    const char *config;          /* --config, $ODSYNC_CONFIG or DEFAULT_CONFIG */
+    int json;                    /* --json */
+    int once;                    /* run --once */
+    int help;                    /* --help */
     char *plugin_dirs[MAX_DIRS]; /* --plugin-dir (borrowed from argv) */
     size_t n_plugin_dirs;
     const char *args[MAX_ARGS]; /* positional words after the command */
@@ -104,8 +104,8 @@ static int load_config(struct cli *c, struct config **out)
         return exit_for(rc == ODSYNC_IO ? ODSYNC_CONFIG : rc);
     }
     log_setup(stderr,
-              strcmp((*out)->log_level, "error") == 0  ? ODSYNC_LOG_ERROR
-              : strcmp((*out)->log_level, "warn") == 0 ? ODSYNC_LOG_WARN
+              strcmp((*out)->log_level, "error") == 0   ? ODSYNC_LOG_ERROR
+              : strcmp((*out)->log_level, "warn") == 0  ? ODSYNC_LOG_WARN
               : strcmp((*out)->log_level, "debug") == 0 ? ODSYNC_LOG_DEBUG
                                                         : ODSYNC_LOG_INFO,
               strcmp((*out)->log_format, "json") == 0 ? LOG_JSON : LOG_TEXT);
@@ -436,9 +436,8 @@ static int cmd_status(struct cli *c)
             cJSON_AddNumberToObject(s, "done", (double)oc.done);
             cJSON_AddNumberToObject(s, "dead", (double)oc.dead);
         } else {
-            printf("%-16s %9lld %9lld %9lld %9lld\n", rt->sinks[i].cfg->name,
-                   (long long)oc.pending, (long long)oc.inflight, (long long)oc.done,
-                   (long long)oc.dead);
+            printf("%-16s %9lld %9lld %9lld %9lld\n", rt->sinks[i].cfg->name, (long long)oc.pending,
+                   (long long)oc.inflight, (long long)oc.done, (long long)oc.dead);
         }
     }
     if (c->json)
@@ -497,8 +496,8 @@ static int cmd_run(struct cli *c)
     if (recovered > 0)
         log_warn("run", "recovered %lld deliveries left in flight by an earlier run",
                  (long long)recovered);
-    log_info("run", "odsync %s running: %zu offices, %zu sinks", ODSYNC_VERSION,
-             rt->cfg->n_offices, rt->n_sinks);
+    log_info("run", "odsync %s running: %zu offices, %zu sinks", ODSYNC_VERSION, rt->cfg->n_offices,
+             rt->n_sinks);
     while (!stop_requested) {
         run_pass(rt, &pol, &pending);
         if (c->once)

@@ -163,15 +163,15 @@ int outbox_complete(struct store *st, const struct outbox_item *it, const char *
     return step_done(s);
 }
 
-int outbox_retry(struct store *st, const struct outbox_item *it, int64_t next_at,
-                 int count_attempt, int result_class, const char *detail)
+int outbox_retry(struct store *st, const struct outbox_item *it, int64_t next_at, int count_attempt,
+                 int result_class, const char *detail)
 {
-    sqlite3_stmt *s = store_stmt(
-        st, "UPDATE outbox SET state = 'pending',"
-            " attempts = CASE WHEN version = ?2 THEN attempts + ?3 ELSE 0 END,"
-            " next_at = CASE WHEN version = ?2 THEN ?4 ELSE 0 END,"
-            " last_class = ?5, last_detail = ?6, updated_at = ?7"
-            " WHERE id = ?1 AND state = 'inflight'");
+    sqlite3_stmt *s =
+        store_stmt(st, "UPDATE outbox SET state = 'pending',"
+                       " attempts = CASE WHEN version = ?2 THEN attempts + ?3 ELSE 0 END,"
+                       " next_at = CASE WHEN version = ?2 THEN ?4 ELSE 0 END,"
+                       " last_class = ?5, last_detail = ?6, updated_at = ?7"
+                       " WHERE id = ?1 AND state = 'inflight'");
     if (s == NULL)
         return ODSYNC_STORE;
     sqlite3_bind_int64(s, 1, it->id);
@@ -206,7 +206,8 @@ int outbox_dead(struct store *st, const struct outbox_item *it, int result_class
 
 int outbox_recover(struct store *st, int64_t *recovered)
 {
-    sqlite3_stmt *s = store_stmt(st, "UPDATE outbox SET state = 'pending' WHERE state = 'inflight'");
+    sqlite3_stmt *s =
+        store_stmt(st, "UPDATE outbox SET state = 'pending' WHERE state = 'inflight'");
     int rc = step_done(s);
     *recovered = rc == ODSYNC_OK ? sqlite3_changes(store_db(st)) : 0;
     return rc;

@@ -43,8 +43,8 @@ void outbox_items_free(struct outbox_item *items, size_t count); /* accepts NULL
 int outbox_complete(struct store *st, const struct outbox_item *it, const char *remote_id);
 
 /* Put a claimed row back: due at next_at; attempts + 1 when count_attempt. */
-int outbox_retry(struct store *st, const struct outbox_item *it, int64_t next_at,
-                 int count_attempt, int result_class, const char *detail);
+int outbox_retry(struct store *st, const struct outbox_item *it, int64_t next_at, int count_attempt,
+                 int result_class, const char *detail);
 
 /* Dead-letter a claimed row (unless a newer version arrived: then it is pending again). */
 int outbox_dead(struct store *st, const struct outbox_item *it, int result_class,

@@ -5,7 +5,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +17,10 @@
 #define NAME_MAX_LEN 32
 
 struct plugin {
-    void *handle;                            /* from dlopen */
-    char *path;                              /* as loaded */
-    struct odsync_sink_descriptor desc;      /* host copy, zero-filled past the plugin's */
-    unsigned abi_minor;                      /* what the plugin was built with */
+    void *handle;                       /* from dlopen */
+    char *path;                         /* as loaded */
+    struct odsync_sink_descriptor desc; /* host copy, zero-filled past the plugin's */
+    unsigned abi_minor;                 /* what the plugin was built with */
 };
 
 /* The file's base name, for messages. Borrowed from path. */
@@ -31,43 +30,45 @@ static const char *base_of(const char *path)
     return slash ? slash + 1 : path;
 }
 
-/* Refuse a file or its directory when group/world-writable, or a non-regular file. */
-static int check_permissions(const char *path, char *err, size_t errlen)
+/* Refuse a file, or any directory above it, that others can write (a sticky directory such as
+ * /tmp is fine for directories above the plugin's own). real is the resolved path. */
+static int check_permissions(const char *path, const char *real, char *err, size_t errlen)
 {
     struct stat st;
-    char *dir_copy = NULL;
-    const char *dir;
-    int rc = ODSYNC_ABI;
+    char dir[PATH_MAX];
+    char *slash;
 
-    if (stat(path, &st) != 0) {
+    if (stat(real, &st) != 0) {
         util_fmt(err, errlen, "%s: cannot load: %s", base_of(path), strerror(errno));
-        rc = ODSYNC_IO;
-        goto cleanup;
+        return ODSYNC_IO;
     }
     if (!S_ISREG(st.st_mode)) {
         util_fmt(err, errlen, "%s: refusing to load: not a regular file", base_of(path));
-        goto cleanup;
+        return ODSYNC_ABI;
     }
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        util_fmt(err, errlen, "%s: refusing to load: file is writable by group or others (mode %04o)",
+        util_fmt(err, errlen,
+                 "%s: refusing to load: file is writable by group or others (mode %04o)",
                  base_of(path), (unsigned)(st.st_mode & 07777));
-        goto cleanup;
+        return ODSYNC_ABI;
     }
-    dir_copy = util_strdup(path);
-    if (dir_copy == NULL) {
-        rc = ODSYNC_NOMEM;
-        goto cleanup;
+    util_fmt(dir, sizeof(dir), "%s", real);
+    while ((slash = strrchr(dir, '/')) != NULL) {
+        if (slash == dir)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+        if (stat(dir, &st) != 0 ||
+            ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
+            util_fmt(err, errlen,
+                     "%s: refusing to load: directory %s is writable by group or others",
+                     base_of(path), dir);
+            return ODSYNC_ABI;
+        }
+        if (slash == dir)
+            break;
     }
-    dir = dirname(dir_copy);
-    if (stat(dir, &st) != 0 || (st.st_mode & (S_IWGRP | S_IWOTH) && !(st.st_mode & S_ISVTX))) {
-        util_fmt(err, errlen, "%s: refusing to load: directory %s is writable by group or others",
-                 base_of(path), dir);
-        goto cleanup;
-    }
-    rc = ODSYNC_OK;
-cleanup:
-    util_free(dir_copy);
-    return rc;
+    return ODSYNC_OK;
 }
 
 /* When v1 is missing, name the newest major the object does export, or 0. */
@@ -130,8 +131,9 @@ static int check_descriptor(struct plugin *p, const struct odsync_sink_descripto
     size_t copy;
 
     if (d->magic != ODSYNC_SINK_MAGIC) {
-        util_fmt(err, errlen, "%s: bad magic 0x%08x (expected 0x%08x): not an odsync sink descriptor",
-                 file, (unsigned)d->magic, (unsigned)ODSYNC_SINK_MAGIC);
+        util_fmt(err, errlen,
+                 "%s: bad magic 0x%08x (expected 0x%08x): not an odsync sink descriptor", file,
+                 (unsigned)d->magic, (unsigned)ODSYNC_SINK_MAGIC);
         return ODSYNC_ABI;
     }
     if (d->abi_major != ODSYNC_SINK_ABI_MAJOR) {
@@ -159,7 +161,7 @@ static int check_descriptor(struct plugin *p, const struct odsync_sink_descripto
     }
     if (p->desc.create == NULL || p->desc.send_batch == NULL || p->desc.destroy == NULL) {
         util_fmt(err, errlen, "%s: descriptor callback %s is NULL", file,
-                 p->desc.create == NULL ? "create"
+                 p->desc.create == NULL       ? "create"
                  : p->desc.send_batch == NULL ? "send_batch"
                                               : "destroy");
         return ODSYNC_ABI;
@@ -176,18 +178,27 @@ int plugin_open(const char *path, struct plugin **out, char *err, size_t errlen)
     struct plugin *p = NULL;
     odsync_sink_entry_v1_fn entry;
     const struct odsync_sink_descriptor *d;
+    char real[PATH_MAX];
     int rc, major;
 
     *out = NULL;
-    rc = check_permissions(path, err, errlen);
+    if (realpath(path, real) == NULL) {
+        util_fmt(err, errlen, "%s: cannot load: %s", base_of(path), strerror(errno));
+        rc = ODSYNC_IO;
+        goto cleanup;
+    }
+    /* Check and load the resolved file, so a symlink cannot point past the checks. */
+    rc = check_permissions(path, real, err, errlen);
     if (rc != ODSYNC_OK)
         goto cleanup;
     rc = ODSYNC_NOMEM;
     p = util_calloc(1, sizeof(*p));
-    if (p == NULL || (p->path = util_strdup(path)) == NULL)
+    if (p == NULL || (p->path = util_strdup(path)) == NULL) {
+        util_fmt(err, errlen, "%s: out of memory", base_of(path));
         goto cleanup;
+    }
     rc = ODSYNC_ABI;
-    p->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    p->handle = dlopen(real, RTLD_NOW | RTLD_LOCAL);
     if (p->handle == NULL) {
         util_fmt(err, errlen, "%s: dlopen failed: %s", base_of(path), dlerror());
         goto cleanup;
@@ -196,8 +207,8 @@ int plugin_open(const char *path, struct plugin **out, char *err, size_t errlen)
     if (entry == NULL) {
         major = newer_major(p->handle);
         if (major > 0)
-            util_fmt(err, errlen, "%s: sink ABI major %d, this host speaks %d", base_of(path), major,
-                     ODSYNC_SINK_ABI_MAJOR);
+            util_fmt(err, errlen, "%s: sink ABI major %d, this host speaks %d", base_of(path),
+                     major, ODSYNC_SINK_ABI_MAJOR);
         else
             util_fmt(err, errlen, "%s: no %s symbol: not an odsync sink plugin", base_of(path),
                      ODSYNC_SINK_ENTRY_V1);

@@ -1,7 +1,8 @@
 /*
  * plugin: find and load connector plugins (.so) and check their descriptor.
- * Plugins load only from the configured directories (or an explicit path inside one for
- * `plugins describe PATH`), never when the file or its directory is group/world-writable,
+ * Plugins load only from the configured directories (or an explicit path for
+ * `plugins describe PATH`), never when the file or a directory above it is group/world-writable
+ * (sticky directories such as /tmp excepted),
  * with RTLD_NOW|RTLD_LOCAL. Checks, in order, each refusal naming the file and the field:
  * file permissions, dlopen, entry symbol (and whether a newer major's symbol is there),
  * magic, ABI major, ABI minor, struct size, name, max batch, required callbacks, config spec.
@@ -17,8 +18,10 @@
 struct plugin;
 
 /* Load the plugin at path (any location: callers decide which paths are allowed).
- * On success *out is a plugin the caller frees with plugin_close. On failure returns
- * ODSYNC_ABI or ODSYNC_IO and err holds e.g. "rest.so: sink ABI major 2, this host speaks 1". */
+ * The path is resolved (symlinks followed) and the resolved file is what is checked and
+ * loaded. On success *out is a plugin the caller frees with plugin_close. On failure returns
+ * ODSYNC_ABI, ODSYNC_IO or ODSYNC_NOMEM and err holds e.g.
+ * "rest.so: sink ABI major 2, this host speaks 1". */
 int plugin_open(const char *path, struct plugin **out, char *err, size_t errlen);
 
 /* dlclose and free; accepts NULL. Only when no thread can call into the plugin. */

@@ -79,7 +79,8 @@ int records_upsert(struct store *st, const char *office, const char *key, int ki
 
 int records_count(struct store *st, const char *office, int64_t *count)
 {
-    sqlite3_stmt *s = store_stmt(st, "SELECT COUNT(*) FROM records WHERE ?1 IS NULL OR office = ?1");
+    sqlite3_stmt *s =
+        store_stmt(st, "SELECT COUNT(*) FROM records WHERE ?1 IS NULL OR office = ?1");
     int rc;
     *count = 0;
     if (s == NULL)

@@ -69,8 +69,8 @@ static int open_sink(struct runtime *rt, const struct config_sink *cs, struct ru
         util_fmt(err, errlen, "%s.plugin: %s", cs->json_path, msg);
         goto cleanup;
     }
-    rc = host_sink_create(rs->plugin, cs->name, cs->settings, cs->json_path, &rs->sink, err,
-                          errlen);
+    rc =
+        host_sink_create(rs->plugin, cs->name, cs->settings, cs->json_path, &rs->sink, err, errlen);
 cleanup:
     util_free(path);
     return rc;
@@ -103,8 +103,7 @@ static int check_routes(struct runtime *rt, char *err, size_t errlen)
     return ODSYNC_OK;
 }
 
-int runtime_open(struct config *cfg, unsigned flags, struct runtime **out, char *err,
-                 size_t errlen)
+int runtime_open(struct config *cfg, unsigned flags, struct runtime **out, char *err, size_t errlen)
 {
     struct runtime *rt = NULL;
     size_t i;

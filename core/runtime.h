@@ -21,8 +21,8 @@ struct runtime_sink {
 };
 
 struct runtime {
-    struct config *cfg; /* owned */
-    struct store *store; /* owned; NULL with RUNTIME_NO_STORE */
+    struct config *cfg;      /* owned */
+    struct store *store;     /* owned; NULL with RUNTIME_NO_STORE */
     struct plugin **plugins; /* owned, one per distinct file */
     size_t n_plugins;
     struct runtime_sink *sinks;

@@ -100,7 +100,8 @@ static int apply_migration(struct store *st, void *arg)
     int rc = store_exec(st, m->sql);
     if (rc != ODSYNC_OK)
         return rc;
-    s = store_stmt(st, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)");
+    s = store_stmt(st,
+                   "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)");
     if (s == NULL)
         return ODSYNC_STORE;
     sqlite3_bind_int(s, 1, m->version);
@@ -126,8 +127,8 @@ static int migrate(struct store *st, char *err, size_t errlen)
     }
     current = store_schema_version(st);
     if (current > store_latest_version()) {
-        util_fmt(err, errlen, "database schema version %d is newer than this odsync (%d)",
-                 current, store_latest_version());
+        util_fmt(err, errlen, "database schema version %d is newer than this odsync (%d)", current,
+                 store_latest_version());
         return ODSYNC_STORE;
     }
     for (i = 0; i < UTIL_ARRAY_LEN(migrations); i++) {

@@ -25,9 +25,9 @@
 void *util_malloc(size_t n);
 void *util_calloc(size_t count, size_t size);
 void *util_realloc(void *p, size_t n);
-char *util_strdup(const char *s);           /* NULL in, NULL out */
+char *util_strdup(const char *s); /* NULL in, NULL out */
 char *util_strndup(const char *s, size_t n);
-void util_free(void *p);                    /* accepts NULL */
+void util_free(void *p); /* accepts NULL */
 
 /* Test mode: the nth allocation from now (1-based) and every later one fail; 0 turns it off.
  * Also routes cJSON's allocations through the wrappers. */
@@ -61,7 +61,7 @@ void sbuf_free(struct sbuf *b); /* accepts a zeroed or freed buffer */
  * Returns ODSYNC_OK, ODSYNC_IO (errno kept), ODSYNC_INVALID (larger than max) or NOMEM. */
 int util_read_file(const char *path, size_t max, char **out, size_t *len);
 
-int64_t util_now_ms(void);      /* wall clock, ms since the epoch */
+int64_t util_now_ms(void);       /* wall clock, ms since the epoch */
 int64_t util_monotonic_ms(void); /* monotonic clock, ms */
 
 /* Constant-time comparison of two strings; 1 when equal. */

@@ -37,6 +37,7 @@ struct rest_pause {
     int cls; /* ODSYNC_OK = not paused */
     int64_t retry_after_ms;
     int status;
+    int logged; /* 1 once the hold-back was logged */
 };
 
 /* What one response means for the items it covers. */
@@ -198,16 +199,19 @@ static void report(struct rest *r, odsync_batch *batch, size_t idx, const struct
         pause->cls = o->cls;
         pause->retry_after_ms = o->retry_after_ms;
         pause->status = o->status;
-        r->host->log(r->ctx, ODSYNC_LOG_WARN, "HTTP %d (%s): not sending the rest of this batch",
-                     o->status, odsync_status_name(o->cls));
     }
 }
 
 /* Report an item left unsent because of pause. */
 static void report_paused(struct rest *r, odsync_batch *batch, size_t idx,
-                          const struct rest_pause *pause)
+                          struct rest_pause *pause)
 {
     char detail[96];
+    if (!pause->logged) {
+        r->host->log(r->ctx, ODSYNC_LOG_WARN, "HTTP %d (%s): holding back the rest of this batch",
+                     pause->status, odsync_status_name(pause->cls));
+        pause->logged = 1;
+    }
     snprintf(detail, sizeof(detail), "not sent: HTTP %d earlier in this batch", pause->status);
     r->host->result_set(batch, idx, pause->cls, pause->retry_after_ms, NULL, detail);
     r->host->counter_add(r->ctx, "items_failed", 1);

@@ -482,6 +482,37 @@ START_TEST(test_find_path_outside_dirs)
 }
 END_TEST
 
+START_TEST(test_bad_config_spec)
+{
+    expect_refused("bad_spec", ODSYNC_ABI,
+                   "bad_spec.so: config[1] (colour): type 9 is not a known type");
+}
+END_TEST
+
+/* A symlink in a safe directory pointing at a plugin inside a directory others can write:
+ * the resolved file's directory is what is checked, so it is refused. */
+START_TEST(test_symlink_into_writable_dir)
+{
+    char safe[PATH_LEN], open_dir[PATH_LEN], target[PATH_LEN], link[PATH_LEN];
+    char expected[ERR_LEN], real[PATH_LEN];
+    make_subdir("safe", safe);
+    make_subdir("open", open_dir);
+    install_fixture_in(open_dir, "good", 0755, target);
+    ck_assert_int_eq(chmod(open_dir, 0777), 0);
+    join(link, safe, "good.so");
+    ck_assert_int_eq(symlink(target, link), 0);
+    ck_assert_ptr_nonnull(realpath(open_dir, real));
+    ck_assert_int_eq(util_fmt(expected, sizeof(expected),
+                              "good.so: refusing to load: directory %s is writable by group or "
+                              "others",
+                              real),
+                     ODSYNC_OK);
+    ck_assert_int_eq(plugin_open(link, &plg, err, sizeof(err)), ODSYNC_ABI);
+    ck_assert_ptr_null(plg);
+    ck_assert_str_eq(err, expected);
+}
+END_TEST
+
 static Suite *abi_suite(void)
 {
     Suite *s = suite_create("abi");
@@ -501,11 +532,13 @@ static Suite *abi_suite(void)
     tcase_add_test(load, test_missing_callback);
     tcase_add_test(load, test_bad_name);
     tcase_add_test(load, test_zero_batch);
+    tcase_add_test(load, test_bad_config_spec);
     suite_add_tcase(s, load);
 
     tcase_add_checked_fixture(files, setup, teardown);
     tcase_add_test(files, test_world_writable_file);
     tcase_add_test(files, test_group_writable_dir);
+    tcase_add_test(files, test_symlink_into_writable_dir);
     tcase_add_test(files, test_missing_file);
     tcase_add_test(files, test_not_regular_file);
     tcase_add_test(files, test_not_a_shared_object);

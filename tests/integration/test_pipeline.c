@@ -43,7 +43,8 @@ static void write_config(int port)
              " \"log\": {\"level\": \"debug\"},\n"
              " \"sinks\": {\"crm\": {\"plugin\": \"rest\", \"base_url\": \"http://127.0.0.1:%d\","
              " \"token\": \"${P_CRM_TOKEN}\", \"timeout_ms\": 5000}},\n"
-             " \"offices\": [{\"id\": \"main-st\", \"name\": \"Main\", \"timezone\": \"America/Chicago\","
+             " \"offices\": [{\"id\": \"main-st\", \"name\": \"Main\", \"timezone\": "
+             "\"America/Chicago\","
              " \"opendental\": {\"base_url\": \"https://od.invalid/api/v1\","
              " \"developer_key\": \"${P_OD_DEV}\", \"customer_key\": \"${P_OD_CUST}\"},"
              " \"routes\": {\"contact\": [\"crm\"], \"task\": [\"crm\"]}}]}\n",
@@ -208,8 +209,8 @@ START_TEST(bad_import_writes_nothing)
     char *err = NULL, *out = NULL, want[1024];
     cJSON *j;
     ck_assert_int_eq(tu_run(argv, NULL, NULL, &err), 1);
-    snprintf(want, sizeof(want),
-             "odsync: %s: [1].sms_consent: expected one of |yes|no|unknown|\n", rec);
+    snprintf(want, sizeof(want), "odsync: %s: [1].sms_consent: expected one of |yes|no|unknown|\n",
+             rec);
     ck_assert_str_eq(err, want);
     ck_assert_int_eq(od("status", "--json", NULL, &out), 0);
     j = cJSON_Parse(out);

@@ -43,10 +43,10 @@ int tu_count(const char *hay, const char *needle);
 /* Run a suite with CK_ENV and return the process exit code. */
 int tu_run_suite(Suite *s);
 
-#define ODSYNC_TEST_MAIN(suite_fn)                                                             \
-    int main(void)                                                                             \
-    {                                                                                          \
-        return tu_run_suite(suite_fn());                                                       \
+#define ODSYNC_TEST_MAIN(suite_fn)                                                                 \
+    int main(void)                                                                                 \
+    {                                                                                              \
+        return tu_run_suite(suite_fn());                                                           \
     }
 
 #include <sys/types.h>

@@ -35,13 +35,14 @@ static char *write_config(const char *plugin_dir, const char *sinks, const char 
                           const char *routes)
 {
     char text[4096];
-    snprintf(text, sizeof(text),
-             "{\n  // a comment\n  \"store\": \"%s/odsync.db\",\n  \"plugin_dirs\": [\"%s\"],\n"
-             "  \"sinks\": %s,\n  \"offices\": [{\"id\": \"main-st\", \"name\": \"Main\","
-             " \"timezone\": \"%s\",\n    \"opendental\": {\"base_url\": \"https://od.invalid/api/v1\","
-             " \"developer_key\": \"${T_OD_DEV}\", \"customer_key\": \"${T_OD_CUST}\"},\n"
-             "    \"routes\": %s}]\n}\n",
-             dir, plugin_dir, sinks, tz, routes);
+    snprintf(
+        text, sizeof(text),
+        "{\n  // a comment\n  \"store\": \"%s/odsync.db\",\n  \"plugin_dirs\": [\"%s\"],\n"
+        "  \"sinks\": %s,\n  \"offices\": [{\"id\": \"main-st\", \"name\": \"Main\","
+        " \"timezone\": \"%s\",\n    \"opendental\": {\"base_url\": \"https://od.invalid/api/v1\","
+        " \"developer_key\": \"${T_OD_DEV}\", \"customer_key\": \"${T_OD_CUST}\"},\n"
+        "    \"routes\": %s}]\n}\n",
+        dir, plugin_dir, sinks, tz, routes);
     return tu_write_file(dir, "odsync.json", text);
 }
 
@@ -75,8 +76,8 @@ START_TEST(config_error_is_verbatim)
     const char *argv[] = {odsync, "check-config", "--config", cfg, NULL};
     char *err = NULL, want[1024];
     ck_assert_int_eq(tu_run(argv, NULL, NULL, &err), 3);
-    snprintf(want, sizeof(want), "odsync: %s: offices[0].timezone: unknown time zone \"America/Chicgo\"\n",
-             cfg);
+    snprintf(want, sizeof(want),
+             "odsync: %s: offices[0].timezone: unknown time zone \"America/Chicgo\"\n", cfg);
     ck_assert_str_eq(err, want);
     free(err);
     free(cfg);
@@ -87,10 +88,11 @@ END_TEST
 START_TEST(literal_secret_refused_and_not_echoed)
 {
     char *plugins = tu_build_path("plugins");
-    char *cfg = write_config(plugins,
-                             "{\"crm\": {\"plugin\": \"rest\", \"base_url\": \"http://127.0.0.1:9\","
-                             " \"token\": \"hunter2-literal-token\"}}",
-                             "America/Chicago", "{\"contact\": [\"crm\"]}");
+    char *cfg =
+        write_config(plugins,
+                     "{\"crm\": {\"plugin\": \"rest\", \"base_url\": \"http://127.0.0.1:9\","
+                     " \"token\": \"hunter2-literal-token\"}}",
+                     "America/Chicago", "{\"contact\": [\"crm\"]}");
     const char *argv[] = {odsync, "check-config", "--config", cfg, NULL};
     char *err = NULL;
     ck_assert_int_eq(tu_run(argv, NULL, NULL, &err), 3);
@@ -183,8 +185,8 @@ START_TEST(describe_rest_marks_secrets)
 {
     char *plugins = tu_build_path("plugins");
     const char *argv[] = {odsync, "plugins", "describe", "rest", "--plugin-dir", plugins, NULL};
-    const char *jargv[] = {odsync, "plugins", "describe", "rest", "--plugin-dir", plugins, "--json",
-                           NULL};
+    const char *jargv[] = {odsync,         "plugins", "describe", "rest",
+                           "--plugin-dir", plugins,   "--json",   NULL};
     char *out = NULL, *line;
     cJSON *j, *cfg, *e;
     int found = 0;

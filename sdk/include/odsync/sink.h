@@ -66,27 +66,22 @@ enum odsync_status {
 /* Name of a status value, e.g. "RATE_LIMITED"; "UNKNOWN" for values this header predates. */
 static inline const char *odsync_status_name(int status)
 {
-    static const char *const names[] = {"OK",          "RETRY",  "RATE_LIMITED", "PERMANENT",
-                                        "AUTH",        "UNSUPPORTED", "CONFIG",  "NOMEM",
-                                        "INTERNAL",    "IO",     "NOT_FOUND",    "PARSE",
-                                        "STORE",       "ABI",    "INVALID"};
+    static const char *const names[] = {
+        "OK",       "RETRY", "RATE_LIMITED", "PERMANENT", "AUTH",  "UNSUPPORTED", "CONFIG", "NOMEM",
+        "INTERNAL", "IO",    "NOT_FOUND",    "PARSE",     "STORE", "ABI",         "INVALID"};
     if (status < 0 || (size_t)status >= sizeof(names) / sizeof(names[0]))
         return "UNKNOWN";
     return names[status];
 }
 
 /* Record kinds. A message record carries its channel ("sms" or "email") in its JSON. */
-enum odsync_record_kind {
-    ODSYNC_KIND_CONTACT = 1,
-    ODSYNC_KIND_TASK = 2,
-    ODSYNC_KIND_MESSAGE = 3
-};
+enum odsync_record_kind { ODSYNC_KIND_CONTACT = 1, ODSYNC_KIND_TASK = 2, ODSYNC_KIND_MESSAGE = 3 };
 
 /* Capability bits in odsync_sink_descriptor.capabilities. */
-#define ODSYNC_CAP_CONTACTS   (UINT64_C(1) << 0) /* accepts contact records */
-#define ODSYNC_CAP_TASKS      (UINT64_C(1) << 1) /* accepts task records */
-#define ODSYNC_CAP_SMS        (UINT64_C(1) << 2) /* accepts message records, channel "sms" */
-#define ODSYNC_CAP_EMAIL      (UINT64_C(1) << 3) /* accepts message records, channel "email" */
+#define ODSYNC_CAP_CONTACTS   (UINT64_C(1) << 0)  /* accepts contact records */
+#define ODSYNC_CAP_TASKS      (UINT64_C(1) << 1)  /* accepts task records */
+#define ODSYNC_CAP_SMS        (UINT64_C(1) << 2)  /* accepts message records, channel "sms" */
+#define ODSYNC_CAP_EMAIL      (UINT64_C(1) << 3)  /* accepts message records, channel "email" */
 #define ODSYNC_CAP_CONCURRENT (UINT64_C(1) << 32) /* send_batch may run concurrently */
 
 /* Log levels for odsync_host.log. */
@@ -251,13 +246,13 @@ struct odsync_sink_descriptor {
     const char *name;     /* [a-z0-9_-]+, the name used in config "plugin" */
     const char *version;  /* the plugin's own version, e.g. "1.2.0" */
     const char *description;
-    uint64_t capabilities;                    /* ODSYNC_CAP_* bits */
-    const struct odsync_config_spec *config;  /* NULL-name-terminated table, or NULL */
-    odsync_sink_create_fn create;             /* required */
-    odsync_sink_send_batch_fn send_batch;     /* required */
-    odsync_sink_flush_fn flush;               /* optional */
-    odsync_sink_health_fn health;             /* optional */
-    odsync_sink_destroy_fn destroy;           /* required */
+    uint64_t capabilities;                   /* ODSYNC_CAP_* bits */
+    const struct odsync_config_spec *config; /* NULL-name-terminated table, or NULL */
+    odsync_sink_create_fn create;            /* required */
+    odsync_sink_send_batch_fn send_batch;    /* required */
+    odsync_sink_flush_fn flush;              /* optional */
+    odsync_sink_health_fn health;            /* optional */
+    odsync_sink_destroy_fn destroy;          /* required */
 };
 
 /* The entry point. A plugin defines it with ODSYNC_SINK_DEFINE. */
@@ -269,28 +264,29 @@ typedef const struct odsync_sink_descriptor *(*odsync_sink_entry_v1_fn)(void);
  *   ODSYNC_SINK_DEFINE(.name = "rest", .version = "1.0.0", .max_batch = 100, ...)
  * magic, ABI version and struct size are filled in for you.
  */
-#define ODSYNC_SINK_DEFINE(...)                                                                \
-    ODSYNC_SINK_EXPORT const struct odsync_sink_descriptor *odsync_sink_entry_v1(void);        \
-    const struct odsync_sink_descriptor *odsync_sink_entry_v1(void)                            \
-    {                                                                                          \
-        static const struct odsync_sink_descriptor odsync_descriptor_ = {                     \
-            .magic = ODSYNC_SINK_MAGIC,                                                        \
-            .abi_major = ODSYNC_SINK_ABI_MAJOR,                                                \
-            .abi_minor = ODSYNC_SINK_ABI_MINOR,                                                \
-            .struct_size = (uint32_t)sizeof(struct odsync_sink_descriptor),                    \
-            __VA_ARGS__};                                                                      \
-        return &odsync_descriptor_;                                                            \
+#define ODSYNC_SINK_DEFINE(...)                                                                    \
+    ODSYNC_SINK_EXPORT const struct odsync_sink_descriptor *odsync_sink_entry_v1(void);            \
+    const struct odsync_sink_descriptor *odsync_sink_entry_v1(void)                                \
+    {                                                                                              \
+        static const struct odsync_sink_descriptor odsync_descriptor_ = {                          \
+            .magic = ODSYNC_SINK_MAGIC,                                                            \
+            .abi_major = ODSYNC_SINK_ABI_MAJOR,                                                    \
+            .abi_minor = ODSYNC_SINK_ABI_MINOR,                                                    \
+            .struct_size = (uint32_t)sizeof(struct odsync_sink_descriptor),                        \
+            __VA_ARGS__};                                                                          \
+        return &odsync_descriptor_;                                                                \
     }
 
 /* v1.0 sizes; the loader refuses anything smaller. */
-#define ODSYNC_SINK_DESCRIPTOR_V1_0_SIZE (offsetof(struct odsync_sink_descriptor, destroy) + sizeof(void (*)(void)))
-#define ODSYNC_HOST_V1_0_SIZE            (offsetof(struct odsync_host, result_set) + sizeof(void (*)(void)))
-#define ODSYNC_RECORD_V1_0_SIZE          (offsetof(struct odsync_record, remote_id) + sizeof(char *))
+#define ODSYNC_SINK_DESCRIPTOR_V1_0_SIZE                                                           \
+    (offsetof(struct odsync_sink_descriptor, destroy) + sizeof(void (*)(void)))
+#define ODSYNC_HOST_V1_0_SIZE   (offsetof(struct odsync_host, result_set) + sizeof(void (*)(void)))
+#define ODSYNC_RECORD_V1_0_SIZE (offsetof(struct odsync_record, remote_id) + sizeof(char *))
 
 /* Pin every v1.0 offset on the two data models odsync supports (LP64 and ILP32). */
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #if UINTPTR_MAX == UINT64_MAX
-#define ODSYNC_PIN_(type, member, off)                                                         \
+#define ODSYNC_PIN_(type, member, off)                                                             \
     _Static_assert(offsetof(type, member) == (off), #type "." #member " moved: ABI break")
 #else
 #define ODSYNC_PIN_(type, member, off) typedef int odsync_pin_unused_##member##_
