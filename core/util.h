@@ -30,7 +30,7 @@ char *util_strndup(const char *s, size_t n);
 void util_free(void *p); /* accepts NULL */
 
 /* Test mode: the nth allocation from now (1-based) and every later one fail; 0 turns it off.
- * Also routes cJSON's allocations through the wrappers. */
+ * cJSON's allocations fail too once util_init_cjson_hooks has run. */
 void util_fail_alloc_after(long nth);
 /* Install util's allocators as cJSON's hooks (done once at start-up). */
 void util_init_cjson_hooks(void);
