@@ -169,11 +169,27 @@ static int build_body(const cJSON *obj, const struct field *fields, const char *
     return ODSYNC_OK;
 }
 
+/* "guarantor_key": the guarantor's contact key from "guarantor_patnum", or null. */
+static int add_guarantor(const cJSON *obj, const char *office, cJSON *out, char *err,
+                         size_t errlen, const char *where)
+{
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(obj, "guarantor_patnum");
+    char key[KEY_MAX];
+    if (g == NULL || cJSON_IsNull(g))
+        return cJSON_AddNullToObject(out, "guarantor_key") ? ODSYNC_OK : ODSYNC_NOMEM;
+    if (int_member(obj, "guarantor_patnum") == 0) {
+        util_fmt(err, errlen, "%s.guarantor_patnum: expected a positive integer", where);
+        return ODSYNC_PARSE;
+    }
+    keys_contact(key, sizeof(key), office, int_member(obj, "guarantor_patnum"));
+    return cJSON_AddStringToObject(out, "guarantor_key", key) ? ODSYNC_OK : ODSYNC_NOMEM;
+}
+
 /* Parse element i of the array into e. */
 static int parse_element(const struct config *cfg, const cJSON *obj, size_t i, struct element *e,
                          char *err, size_t errlen)
 {
-    static const char *const contact_ids[] = {"patnum", NULL};
+    static const char *const contact_ids[] = {"patnum", "guarantor_patnum", NULL};
     static const char *const task_ids[] = {"recall_num", "patnum", NULL};
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
     const cJSON *office = cJSON_GetObjectItemCaseSensitive(obj, "office");
@@ -215,6 +231,8 @@ static int parse_element(const struct config *cfg, const cJSON *obj, size_t i, s
             goto cleanup;
         }
         rc = build_body(obj, contact_fields, contact_ids, out, err, errlen, where);
+        if (rc == ODSYNC_OK)
+            rc = add_guarantor(obj, e->office, out, err, errlen, where);
     } else if (strcmp(kind->valuestring, "task") == 0) {
         id = int_member(obj, "recall_num");
         if (id == 0) {

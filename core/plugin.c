@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -30,8 +31,15 @@ static const char *base_of(const char *path)
     return slash ? slash + 1 : path;
 }
 
-/* Refuse a file, or any directory above it, that others can write (a sticky directory such as
- * /tmp is fine for directories above the plugin's own). real is the resolved path. */
+/* 1 when uid may own a plugin or a directory above it: root or the daemon's own user. */
+static int trusted_owner(uid_t uid)
+{
+    return uid == 0 || uid == geteuid();
+}
+
+/* Refuse a file, or any directory above it, that another user could replace: writable by
+ * group or others (a sticky directory such as /tmp excepted), or owned by someone other than
+ * root or the daemon's user. real is the resolved path; path names it in messages. */
 static int check_permissions(const char *path, const char *real, char *err, size_t errlen)
 {
     struct stat st;
@@ -52,17 +60,31 @@ static int check_permissions(const char *path, const char *real, char *err, size
                  base_of(path), (unsigned)(st.st_mode & 07777));
         return ODSYNC_ABI;
     }
+    if (!trusted_owner(st.st_uid)) {
+        util_fmt(err, errlen, "%s: refusing to load: file is owned by uid %u, not root or uid %u",
+                 base_of(path), (unsigned)st.st_uid, (unsigned)geteuid());
+        return ODSYNC_ABI;
+    }
     util_fmt(dir, sizeof(dir), "%s", real);
     while ((slash = strrchr(dir, '/')) != NULL) {
         if (slash == dir)
             slash[1] = '\0';
         else
             *slash = '\0';
-        if (stat(dir, &st) != 0 ||
-            ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
+        if (stat(dir, &st) != 0) {
+            util_fmt(err, errlen, "%s: cannot load: %s: %s", base_of(path), dir, strerror(errno));
+            return ODSYNC_IO;
+        }
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
             util_fmt(err, errlen,
                      "%s: refusing to load: directory %s is writable by group or others",
                      base_of(path), dir);
+            return ODSYNC_ABI;
+        }
+        if (!trusted_owner(st.st_uid)) {
+            util_fmt(err, errlen,
+                     "%s: refusing to load: directory %s is owned by uid %u, not root or uid %u",
+                     base_of(path), dir, (unsigned)st.st_uid, (unsigned)geteuid());
             return ODSYNC_ABI;
         }
         if (slash == dir)

@@ -4,7 +4,7 @@
 #
 #     PLUGIN := jsonl
 #     SOURCES := jsonl.c
-#     include $(shell pkg-config --variable=plugin_mk odsync-sdk)
+#     include $(or $(shell pkg-config --variable=plugin_mk odsync-sdk),$(error odsync-sdk not found ...))
 #
 # Targets:
 #   all      $(PLUGIN).so (objects and dependency files under $(BUILDDIR)/), mode 0755

@@ -513,6 +513,23 @@ START_TEST(test_symlink_into_writable_dir)
 }
 END_TEST
 
+/* A plugin file owned by another user is refused even with safe modes. */
+START_TEST(test_foreign_owner)
+{
+    char path[PATH_LEN], expected[ERR_LEN];
+    install_fixture("good", path);
+    ck_assert_int_eq(chown(path, 12345, 12345), 0); /* the suite runs as root (CI, sessions) */
+    ck_assert_int_eq(util_fmt(expected, sizeof(expected),
+                              "good.so: refusing to load: file is owned by uid 12345, not root "
+                              "or uid %u",
+                              (unsigned)geteuid()),
+                     ODSYNC_OK);
+    ck_assert_int_eq(plugin_open(path, &plg, err, sizeof(err)), ODSYNC_ABI);
+    ck_assert_ptr_null(plg);
+    ck_assert_str_eq(err, expected);
+}
+END_TEST
+
 static Suite *abi_suite(void)
 {
     Suite *s = suite_create("abi");
@@ -539,6 +556,7 @@ static Suite *abi_suite(void)
     tcase_add_test(files, test_world_writable_file);
     tcase_add_test(files, test_group_writable_dir);
     tcase_add_test(files, test_symlink_into_writable_dir);
+    tcase_add_test(files, test_foreign_owner);
     tcase_add_test(files, test_missing_file);
     tcase_add_test(files, test_not_regular_file);
     tcase_add_test(files, test_not_a_shared_object);

@@ -102,7 +102,12 @@ static cJSON *crm_state(void)
 {
     char url[128];
     struct odsync_http_header h = {"Authorization", "Bearer " CRM_TOKEN};
-    struct odsync_http_request req = {sizeof(req), "GET", url, &h, 1, NULL, 0, 5000};
+    struct odsync_http_request req = {.struct_size = sizeof(req),
+                                      .method = "GET",
+                                      .url = url,
+                                      .headers = &h,
+                                      .header_count = 1,
+                                      .timeout_ms = 5000};
     struct odsync_http_response *resp = NULL;
     struct http_client *c = http_client_create();
     cJSON *j;

@@ -50,7 +50,7 @@ enum odsync_status {
     ODSYNC_RETRY = 1,        /* transient: network, 5xx, 408; retried with backoff */
     ODSYNC_RATE_LIMITED = 2, /* 429 or quota: instance pauses until retry-after, no attempt spent */
     ODSYNC_PERMANENT = 3,    /* the remote rejected this item for good: dead letter now */
-    ODSYNC_AUTH = 4,         /* 401/403: instance paused and reported until reload or resume */
+    ODSYNC_AUTH = 4,         /* 401/403: the instance pauses and is reported; no attempt spent */
     ODSYNC_UNSUPPORTED = 5,  /* the plugin cannot handle this record kind or field */
     ODSYNC_CONFIG = 6,       /* configuration is wrong */
     ODSYNC_NOMEM = 7,        /* out of memory */
@@ -140,6 +140,7 @@ struct odsync_http_request {
     const char *body; /* request body or NULL */
     size_t body_len;
     int32_t timeout_ms; /* whole-request timeout; 0 = the host default (30 s) */
+    int32_t reserved0;  /* set to 0; explicit so a member a minor appends changes struct_size */
 };
 
 /*
@@ -220,7 +221,8 @@ struct odsync_host {
 
 /*
  * Callbacks. `instance` is what create() stored in *instance.
- * create:     build an instance; on failure call host->set_error and return a status.
+ * create:     build an instance; on failure call host->set_error and return a status
+ *             (destroy is not called after a failed create: free what you made).
  * send_batch: deliver records[0..count) (count <= max_batch); report each with result_set.
  *             The return value is the class for items left unreported (ODSYNC_OK = none).
  * flush:      push anything buffered; may be NULL.
@@ -283,7 +285,8 @@ typedef const struct odsync_sink_descriptor *(*odsync_sink_entry_v1_fn)(void);
 #define ODSYNC_HOST_V1_0_SIZE   (offsetof(struct odsync_host, result_set) + sizeof(void (*)(void)))
 #define ODSYNC_RECORD_V1_0_SIZE (offsetof(struct odsync_record, remote_id) + sizeof(char *))
 
-/* Pin every v1.0 offset on the two data models odsync supports (LP64 and ILP32). */
+/* Pin every v1.0 offset. The pins are for LP64 (x86_64, aarch64), the platforms odsync
+ * builds and tests on; elsewhere they compile to nothing. */
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #if UINTPTR_MAX == UINT64_MAX
 #define ODSYNC_PIN_(type, member, off)                                                             \
@@ -342,6 +345,9 @@ ODSYNC_PIN_(struct odsync_http_request, header_count, 32);
 ODSYNC_PIN_(struct odsync_http_request, body, 40);
 ODSYNC_PIN_(struct odsync_http_request, body_len, 48);
 ODSYNC_PIN_(struct odsync_http_request, timeout_ms, 56);
+ODSYNC_PIN_(struct odsync_http_request, reserved0, 60);
+ODSYNC_PIN_(struct odsync_http_header, name, 0);
+ODSYNC_PIN_(struct odsync_http_header, value, 8);
 ODSYNC_PIN_(struct odsync_http_response, struct_size, 0);
 ODSYNC_PIN_(struct odsync_http_response, status, 4);
 ODSYNC_PIN_(struct odsync_http_response, result_class, 8);
