@@ -4,10 +4,13 @@
  * of every request the plugin makes and the per-item results it reports.
  */
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -594,6 +597,163 @@ START_TEST(allocation_failures_are_clean)
 }
 END_TEST
 
+/* Start build/contrib/fakes/fake_rest_crm on an ephemeral port; *port from its
+ * "listening on 127.0.0.1:PORT" line. Returns its pid. */
+static pid_t fake_start(int *port)
+{
+    char *path = tu_build_path("contrib/fakes/fake_rest_crm");
+    char line[128];
+    size_t n = 0;
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(path, path, "--listen", "127.0.0.1:0", "--token", TOKEN, (char *)NULL);
+        _exit(127);
+    }
+    free(path);
+    close(fds[1]);
+    while (n < sizeof(line) - 1 && memchr(line, '\n', n) == NULL) {
+        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+        ck_assert_msg(poll(&pfd, 1, 10000) == 1, "fake_rest_crm did not start");
+        ssize_t got = read(fds[0], line + n, sizeof(line) - 1 - n);
+        ck_assert_msg(got > 0, "fake_rest_crm exited before listening");
+        n += (size_t)got;
+        line[n] = '\0';
+    }
+    close(fds[0]);
+    ck_assert_int_eq(strncmp(line, "listening on 127.0.0.1:", 23), 0);
+    *strchr(line, '\n') = '\0';
+    int64_t p;
+    ck_assert_int_eq(util_parse_i64(line + 23, 1, 65535, &p), ODSYNC_OK);
+    *port = (int)p;
+    return pid;
+}
+
+/* GET /_state of the fake at port, parsed (caller frees with cJSON_Delete). */
+static cJSON *fake_state(int port)
+{
+    char url[64];
+    struct http_client *c = http_client_create();
+    struct odsync_http_response *resp = NULL;
+    struct odsync_http_request req = {.struct_size = sizeof(req), .method = "GET", .url = url};
+    util_fmt(url, sizeof(url), "http://127.0.0.1:%d/_state", port);
+    ck_assert_int_eq(http_client_perform(c, &req, &resp), ODSYNC_OK);
+    cJSON *state = cJSON_Parse(resp->body);
+    ck_assert_ptr_nonnull(state);
+    http_response_free(resp);
+    http_client_destroy(c);
+    return state;
+}
+
+/* Number at a JSON path of keys (NULL-terminated), asserting it exists. */
+static double json_num(const cJSON *root, const char *const *path)
+{
+    const cJSON *v = root;
+    for (size_t i = 0; path[i] != NULL; i++) {
+        v = cJSON_GetObjectItemCaseSensitive(v, path[i]);
+        ck_assert_msg(v != NULL, "no %s in state", path[i]);
+    }
+    ck_assert(cJSON_IsNumber(v));
+    return v->valuedouble;
+}
+
+START_TEST(against_fake_rest_crm)
+{
+    int port;
+    pid_t pid = fake_start(&port);
+    char settings[256], err[512] = "";
+    struct host_sink *single = NULL, *batched = NULL, *bad = NULL;
+    cJSON *json;
+
+    util_fmt(settings, sizeof(settings),
+             "{\"base_url\":\"http://127.0.0.1:%d\",\"token\":\"${TEST_REST_TOKEN}\"}", port);
+    json = cJSON_Parse(settings);
+    ck_assert_msg(host_sink_create(plugin, "crm", json, "sinks.crm", &single, err,
+                                   sizeof(err)) == ODSYNC_OK,
+                  "%s", err);
+    cJSON_AddTrueToObject(json, "batch");
+    ck_assert_int_eq(host_sink_create(plugin, "crm2", json, "sinks.crm2", &batched, err,
+                                      sizeof(err)),
+                     ODSYNC_OK);
+    cJSON_Delete(json);
+
+    struct odsync_record recs[] = {
+        rec(ODSYNC_KIND_CONTACT, "od:main-st:1042", 1, contact_json),
+        rec(ODSYNC_KIND_TASK, "od:main-st:recall:77", 1, task_json),
+        rec(ODSYNC_KIND_MESSAGE, "od:main-st:apt:9:review", 1, sms_json),
+    };
+    struct host_result res[3];
+    send_all(single, recs, 3, res);
+    ck_assert_int_eq(res[0].status, ODSYNC_OK);
+    ck_assert_str_eq(res[0].remote_id, "1");
+    ck_assert_int_eq(res[1].status, ODSYNC_OK);
+    ck_assert_str_eq(res[1].remote_id, "2");
+    ck_assert_int_eq(res[2].status, ODSYNC_OK);
+    ck_assert_str_eq(res[2].remote_id, "3");
+    host_results_clear(res, 3);
+
+    /* The same version again is a replay; a new version is an update (same id). */
+    recs[0].version = 1;
+    struct host_result r = send_one(single, recs[0]);
+    ck_assert_str_eq(r.remote_id, "1");
+    host_results_clear(&r, 1);
+    recs[0].version = 2;
+    r = send_one(single, recs[0]);
+    ck_assert_str_eq(r.remote_id, "1");
+    host_results_clear(&r, 1);
+
+    /* Batch mode: the existing contact is updated, a new one created. */
+    struct odsync_record more[] = {
+        rec(ODSYNC_KIND_CONTACT, "od:main-st:1042", 3, contact_json),
+        rec(ODSYNC_KIND_CONTACT, "od:main-st:7", 1, "{\"key\":\"od:main-st:7\"}"),
+    };
+    send_all(batched, more, 2, res);
+    ck_assert_int_eq(res[0].status, ODSYNC_OK);
+    ck_assert_str_eq(res[0].remote_id, "1");
+    ck_assert_int_eq(res[1].status, ODSYNC_OK);
+    ck_assert_str_eq(res[1].remote_id, "4");
+    host_results_clear(res, 2);
+
+    /* A wrong token is AUTH. */
+    ck_assert_int_eq(setenv("TEST_REST_TOKEN", "wrong-token", 1), 0);
+    util_fmt(settings, sizeof(settings),
+             "{\"base_url\":\"http://127.0.0.1:%d\",\"token\":\"${TEST_REST_TOKEN}\"}", port);
+    json = cJSON_Parse(settings);
+    ck_assert_int_eq(host_sink_create(plugin, "bad", json, "sinks.bad", &bad, err, sizeof(err)),
+                     ODSYNC_OK);
+    cJSON_Delete(json);
+    r = send_one(bad, recs[0]);
+    ck_assert_int_eq(r.status, ODSYNC_AUTH);
+    ck_assert_str_eq(r.detail, "HTTP 401: invalid or missing bearer token");
+    host_results_clear(&r, 1);
+
+    cJSON *state = fake_state(port);
+    static const char *const contacts_count[] = {"entities", "contacts", "count", NULL};
+    static const char *const version_1042[] = {"entities", "contacts", "items",
+                                               "od:main-st:1042", "version", NULL};
+    static const char *const messages_count[] = {"entities", "messages", "count", NULL};
+    static const char *const requests[] = {"requests", NULL};
+    ck_assert_int_eq((int)json_num(state, contacts_count), 2);
+    ck_assert_int_eq((int)json_num(state, version_1042), 3); /* create, update, batch update */
+    ck_assert_int_eq((int)json_num(state, messages_count), 1);
+    ck_assert_int_eq((int)json_num(state, requests), 7);
+    cJSON_Delete(state);
+
+    host_sink_destroy(single);
+    host_sink_destroy(batched);
+    host_sink_destroy(bad);
+    int status;
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "fake exit status %d", status);
+}
+END_TEST
+
 static Suite *rest_suite(void)
 {
     Suite *s = suite_create("plugin_rest");
@@ -610,6 +770,7 @@ static Suite *rest_suite(void)
     tcase_add_test(tc, batch_size_splits_requests);
     tcase_add_test(tc, bad_settings_refused);
     tcase_add_test(tc, allocation_failures_are_clean);
+    tcase_add_test(tc, against_fake_rest_crm);
     suite_add_tcase(s, tc);
     return s;
 }
