@@ -91,7 +91,7 @@ $(BUILD)/odsync: $(BUILD)/obj/core/main.o $(CORE_LIB)
 
 # First-party plugins: every .c in plugins/NAME/ makes build/plugins/NAME.so.
 .SECONDEXPANSION:
-$(BUILD)/plugins/%.so: $$(patsubst %.c,$(BUILD)/pobj/%.o,$$(wildcard plugins/%/*.c))
+$(BUILD)/plugins/%.so: $$(addprefix $(BUILD)/pobj/,$$(addsuffix .o,$$(basename $$(wildcard plugins/$$*/*.c))))
 	@mkdir -p $(dir $@)
 	$(CC) $(PLUGIN_LDFLAGS) -o $@ $^ $(CJSON_LIBS)
 
@@ -109,6 +109,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_LIB) $(CORE_LIB)
 
 # ---- tests -----------------------------------------------------------------------------
 TEST_ENV := ODSYNC_BUILD=$(abspath $(BUILD)) ODSYNC_SRC=$(CURDIR) CK_DEFAULT_TIMEOUT=120 \
+            NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost \
             CK_FORK=yes ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 

@@ -39,10 +39,10 @@ int64_t deliver_backoff_ms(const struct deliver_policy *p, int attempts)
     int64_t ceiling = p->backoff_base_ms;
     int i;
     for (i = 0; i < attempts && ceiling < p->backoff_cap_ms; i++)
-        ceiling *= 2;
+        ceiling = ceiling > p->backoff_cap_ms / 2 ? p->backoff_cap_ms : ceiling * 2;
     if (ceiling > p->backoff_cap_ms)
         ceiling = p->backoff_cap_ms;
-    return ceiling <= 0 ? 0 : (int64_t)(next_random() % (uint64_t)(ceiling + 1));
+    return ceiling <= 0 ? 0 : (int64_t)(next_random() % ((uint64_t)ceiling + 1));
 }
 
 struct apply_args {

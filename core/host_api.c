@@ -47,7 +47,8 @@ struct host_sink {
     size_t n_settings;
     void *instance; /* the plugin's */
     struct http_client *http;
-    pthread_mutex_t lock; /* guards metrics and http */
+    pthread_mutex_t lock;      /* guards metrics */
+    pthread_mutex_t http_lock; /* guards http (one easy handle per instance) */
     struct metric *metrics;
     size_t n_metrics;
     char error[ERR_MAX]; /* set_error from create */
@@ -113,11 +114,11 @@ static int svc_http(odsync_host_ctx *ctx, const struct odsync_http_request *req,
     if (ctx == NULL || req == NULL)
         return ODSYNC_INVALID;
     s = ctx->sink;
-    pthread_mutex_lock(&s->lock);
+    pthread_mutex_lock(&s->http_lock);
     if (s->http == NULL)
         s->http = http_client_create();
     rc = s->http ? http_client_perform(s->http, req, out) : ODSYNC_NOMEM;
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->http_lock);
     return rc;
 }
 
@@ -397,6 +398,7 @@ int host_sink_create(struct plugin *p, const char *name, const cJSON *settings,
     if (s == NULL)
         goto cleanup;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->http_lock, NULL);
     s->ctx.sink = s;
     s->plugin = p;
     s->desc = plugin_descriptor(p);
@@ -440,6 +442,7 @@ void host_sink_destroy(struct host_sink *s)
     util_free(s->metrics);
     http_client_destroy(s->http);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->http_lock);
     util_free(s->name);
     util_free(s->component);
     util_free(s);

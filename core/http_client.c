@@ -36,8 +36,8 @@ static const char http_err_body_too_big[] = "response body larger than 16 MiB";
 static const char http_err_headers_too_big[] = "response headers larger than 64 KiB";
 
 struct http_client {
-    CURL *easy;                    /* owned; keeps the connection cache */
-    char errbuf[CURL_ERROR_SIZE];  /* curl's error text of the last perform */
+    CURL *easy;                   /* owned; keeps the connection cache */
+    char errbuf[CURL_ERROR_SIZE]; /* curl's error text of the last perform */
 };
 
 struct http_header_kv {
@@ -390,9 +390,8 @@ int http_client_perform(struct http_client *c, const struct odsync_http_request 
         return ODSYNC_INVALID;
     *out = NULL;
     if (c == NULL || req == NULL || req->struct_size < HTTP_REQUEST_V1_0_SIZE ||
-        req->method == NULL || req->url == NULL || !has_scheme(req->url) ||
-        req->timeout_ms < 0 || (req->header_count > 0 && req->headers == NULL) ||
-        (req->body == NULL && req->body_len > 0))
+        req->method == NULL || req->url == NULL || !has_scheme(req->url) || req->timeout_ms < 0 ||
+        (req->header_count > 0 && req->headers == NULL) || (req->body == NULL && req->body_len > 0))
         goto cleanup;
 
     r = util_calloc(1, sizeof(*r));
@@ -439,9 +438,6 @@ int http_client_perform(struct http_client *c, const struct odsync_http_request 
     CURLcode cc = curl_easy_perform(easy);
     long code = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-    /* The header list and body pointer are ours; do not leave them in the handle. */
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
 
     if (r->nomem) {
         rc = ODSYNC_NOMEM;
@@ -563,8 +559,8 @@ static int parse_imf_fixdate(const char *s, size_t n, int64_t *epoch)
                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     int day, year, hour, min, sec, mon = 0, wday_ok = 0;
 
-    if (n != 29 || memcmp(s + 3, ", ", 2) != 0 || s[7] != ' ' || s[11] != ' ' ||
-        s[16] != ' ' || s[19] != ':' || s[22] != ':' || memcmp(s + 25, " GMT", 4) != 0)
+    if (n != 29 || memcmp(s + 3, ", ", 2) != 0 || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+        s[19] != ':' || s[22] != ':' || memcmp(s + 25, " GMT", 4) != 0)
         return 0;
     for (size_t i = 0; i < UTIL_ARRAY_LEN(wdays); i++)
         if (memcmp(s, wdays[i], 3) == 0)

@@ -77,8 +77,8 @@ static int check_field(const struct field *f, const cJSON *v, char *why, size_t 
         return ODSYNC_OK;
     switch (f->type) {
     case F_INT:
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
-            v->valuedouble < 1) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 9007199254740991.0 ||
+            v->valuedouble != (double)(int64_t)v->valuedouble) {
             util_fmt(why, whylen, "expected a positive integer");
             return ODSYNC_PARSE;
         }

@@ -52,10 +52,10 @@
 #define FAKE_LOG       "fake_rest_crm"
 
 struct fake {
-    cJSON *entities;     /* owned: entity -> {"count", "items": {id -> item}} */
-    long long next_id;   /* last id handed out */
-    long long requests;  /* requests served, GET /_state excluded */
-    char *bearer;        /* owned: "Bearer <token>" */
+    cJSON *entities;        /* owned: entity -> {"count", "items": {id -> item}} */
+    long long next_id;      /* last id handed out */
+    long long requests;     /* requests served, GET /_state excluded */
+    char *bearer;           /* owned: "Bearer <token>" */
     const char *state_file; /* borrowed from argv, or NULL */
 };
 
@@ -302,9 +302,8 @@ static enum MHD_Result serve_put(struct fake *f, struct MHD_Connection *conn, co
     state_save(f);
     cJSON *out = cJSON_CreateObject();
     if (out == NULL ||
-        cJSON_AddStringToObject(out, "id",
-                                cJSON_GetObjectItemCaseSensitive(item, "id")->valuestring) ==
-            NULL ||
+        cJSON_AddStringToObject(
+            out, "id", cJSON_GetObjectItemCaseSensitive(item, "id")->valuestring) == NULL ||
         cJSON_AddBoolToObject(out, "created", created) == NULL) {
         cJSON_Delete(out);
         return MHD_NO;
@@ -313,8 +312,8 @@ static enum MHD_Result serve_put(struct fake *f, struct MHD_Connection *conn, co
 }
 
 /* POST /{entity}/batch. */
-static enum MHD_Result serve_batch(struct fake *f, struct MHD_Connection *conn,
-                                   const char *entity, const cJSON *body)
+static enum MHD_Result serve_batch(struct fake *f, struct MHD_Connection *conn, const char *entity,
+                                   const cJSON *body)
 {
     if (!cJSON_IsArray(body))
         return reply_error(conn, MHD_HTTP_BAD_REQUEST, "invalid JSON body: expected an array");
@@ -405,9 +404,8 @@ cleanup:
 
 /* MHD access handler: collect the body, then route. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     struct fake *f = cls;
     struct upload *up = *req_cls;
@@ -512,8 +510,7 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     if (parse_listen(listen_at, &addr) != ODSYNC_OK) {
-        fprintf(stderr, "fake_rest_crm: --listen: expected A.B.C.D:PORT, got \"%s\"\n",
-                listen_at);
+        fprintf(stderr, "fake_rest_crm: --listen: expected A.B.C.D:PORT, got \"%s\"\n", listen_at);
         goto cleanup;
     }
     rc = 1;

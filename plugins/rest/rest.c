@@ -88,8 +88,8 @@ static void excerpt(const char *text, char *out, size_t out_len)
  * of "errors"; a top-level array is looked into through its first element. Borrowed from v. */
 static const char *json_error_text(const cJSON *v, int depth)
 {
-    static const char *const fields[] = {"message", "error", "error_description", "detail",
-                                         "title", "errors"};
+    static const char *const fields[] = {"message", "error", "error_description",
+                                         "detail",  "title", "errors"};
     if (v == NULL || depth > 3)
         return NULL;
     if (cJSON_IsString(v))
@@ -203,8 +203,7 @@ static void report(struct rest *r, odsync_batch *batch, size_t idx, const struct
 }
 
 /* Report an item left unsent because of pause. */
-static void report_paused(struct rest *r, odsync_batch *batch, size_t idx,
-                          struct rest_pause *pause)
+static void report_paused(struct rest *r, odsync_batch *batch, size_t idx, struct rest_pause *pause)
 {
     char detail[96];
     if (!pause->logged) {
@@ -487,8 +486,7 @@ static void post_batch(struct rest *r, odsync_batch *batch,
     }
     o.cls = ODSYNC_RETRY;
     o.status = resp->status;
-    snprintf(o.detail, sizeof(o.detail), "batch response: expected a JSON array of %zu results",
-             n);
+    snprintf(o.detail, sizeof(o.detail), "batch response: expected a JSON array of %zu results", n);
     r->last_class = ODSYNC_RETRY;
 cleanup:
     for (size_t i = 0; !per_item && i < n; i++)
@@ -624,5 +622,5 @@ ODSYNC_SINK_DEFINE(.name = "rest", .version = "1.0.0",
                    .max_batch = REST_MAX_BATCH,
                    .capabilities = ODSYNC_CAP_CONTACTS | ODSYNC_CAP_TASKS | ODSYNC_CAP_SMS |
                                    ODSYNC_CAP_EMAIL,
-                   .config = rest_config_spec, .create = rest_create,
-                   .send_batch = rest_send_batch, .health = rest_health, .destroy = rest_destroy)
+                   .config = rest_config_spec, .create = rest_create, .send_batch = rest_send_batch,
+                   .health = rest_health, .destroy = rest_destroy)

@@ -15,8 +15,7 @@ const struct odsync_config_spec rest_config_spec[] = {
     {"contact_path", ODSYNC_CFG_STRING, 0, "contacts", "collection path for contact records"},
     {"task_path", ODSYNC_CFG_STRING, 0, "tasks", "collection path for task records"},
     {"sms_path", ODSYNC_CFG_STRING, 0, "messages", "collection path for SMS message records"},
-    {"email_path", ODSYNC_CFG_STRING, 0, "messages",
-     "collection path for email message records"},
+    {"email_path", ODSYNC_CFG_STRING, 0, "messages", "collection path for email message records"},
     {"batch", ODSYNC_CFG_BOOL, 0, "false",
      "true: POST {base_url}/{path}/batch with a JSON array; false: one PUT per record"},
     {"batch_size", ODSYNC_CFG_INT, 0, "100", "records per batch request, 1..100"},
@@ -44,8 +43,8 @@ static int parse_int(const char *s, long long min, long long max, long long *out
 /* 1 when c is an RFC 3986 unreserved character. */
 static int unreserved(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 /* A collection path: one or more '/'-separated segments of unreserved characters, no empty,
@@ -84,8 +83,7 @@ static const char *or_unset(const char *s)
     return s != NULL ? s : "(unset)";
 }
 
-int rest_config_load(const struct odsync_host *host, odsync_host_ctx *ctx,
-                     struct rest_config *cfg)
+int rest_config_load(const struct odsync_host *host, odsync_host_ctx *ctx, struct rest_config *cfg)
 {
     long long n;
     int rc = ODSYNC_CONFIG;
@@ -140,8 +138,8 @@ int rest_config_load(const struct odsync_host *host, odsync_host_ctx *ctx,
     cfg->batch = b != NULL && strcmp(b, "true") == 0;
 
     if (!parse_int(host->config_get(ctx, "batch_size"), 1, REST_MAX_BATCH, &n)) {
-        host->set_error(ctx, "batch_size: expected an integer from 1 to %d, got %s",
-                        REST_MAX_BATCH, or_unset(host->config_get(ctx, "batch_size")));
+        host->set_error(ctx, "batch_size: expected an integer from 1 to %d, got %s", REST_MAX_BATCH,
+                        or_unset(host->config_get(ctx, "batch_size")));
         goto cleanup;
     }
     cfg->batch_size = (size_t)n;

@@ -37,8 +37,7 @@ extern const struct odsync_config_spec rest_config_spec[];
 /* Read and check the instance's settings into cfg (zeroed by the caller). On failure calls
  * host->set_error naming the setting and returns ODSYNC_CONFIG (or ODSYNC_NOMEM); cfg is
  * then already freed. On success the caller frees with rest_config_free. */
-int rest_config_load(const struct odsync_host *host, odsync_host_ctx *ctx,
-                     struct rest_config *cfg);
+int rest_config_load(const struct odsync_host *host, odsync_host_ctx *ctx, struct rest_config *cfg);
 
 /* Free what rest_config_load allocated; accepts a zeroed or freed cfg. */
 void rest_config_free(struct rest_config *cfg);

@@ -147,8 +147,8 @@ START_TEST(descriptor)
     const struct odsync_sink_descriptor *d = plugin_descriptor(plugin);
     ck_assert_str_eq(d->name, "rest");
     ck_assert_uint_eq(d->max_batch, 100);
-    ck_assert(d->capabilities == (ODSYNC_CAP_CONTACTS | ODSYNC_CAP_TASKS | ODSYNC_CAP_SMS |
-                                  ODSYNC_CAP_EMAIL));
+    ck_assert(d->capabilities ==
+              (ODSYNC_CAP_CONTACTS | ODSYNC_CAP_TASKS | ODSYNC_CAP_SMS | ODSYNC_CAP_EMAIL));
 }
 END_TEST
 
@@ -157,11 +157,11 @@ START_TEST(put_ok_with_remote_id)
     struct host_sink *s = sink_with("/api/v1/", NULL); /* trailing '/' is dropped */
     ck_assert_int_eq(raw_http_push_response(srv, 201, NULL, "{\"id\":\"c-77\",\"created\":true}"),
                      0);
-    ck_assert_int_eq(raw_http_push_response(srv, 200, NULL, "{\"id\":12345,\"created\":false}"),
-                     0);
+    ck_assert_int_eq(raw_http_push_response(srv, 200, NULL, "{\"id\":12345,\"created\":false}"), 0);
     ck_assert_int_eq(raw_http_push_response(srv, 204, NULL, NULL), 0);
 
-    struct host_result r = send_one(s, rec(ODSYNC_KIND_CONTACT, "od:main-st:1042", 3, contact_json));
+    struct host_result r =
+        send_one(s, rec(ODSYNC_KIND_CONTACT, "od:main-st:1042", 3, contact_json));
     ck_assert_int_eq(r.status, ODSYNC_OK);
     ck_assert_str_eq(r.remote_id, "c-77");
     ck_assert_ptr_null(r.detail);
@@ -190,8 +190,8 @@ END_TEST
 
 START_TEST(paths_per_kind)
 {
-    struct host_sink *s =
-        sink_with("", "{\"task_path\":\"v2/tasks\",\"sms_path\":\"sms\",\"contact_path\":\"people\"}");
+    struct host_sink *s = sink_with(
+        "", "{\"task_path\":\"v2/tasks\",\"sms_path\":\"sms\",\"contact_path\":\"people\"}");
     struct odsync_record recs[] = {
         rec(ODSYNC_KIND_TASK, "od:main-st:recall:77", 1, task_json),
         rec(ODSYNC_KIND_MESSAGE, "od:main-st:apt:9:review", 2, sms_json),
@@ -380,13 +380,12 @@ START_TEST(batch_mixed_results)
         rec(ODSYNC_KIND_CONTACT, "od:main-st:4", 5, c4),
     };
     struct host_result res[UTIL_ARRAY_LEN(recs)];
-    ck_assert_int_eq(
-        raw_http_push_response(srv, 200, NULL,
-                               "[{\"id\":\"a1\",\"status\":\"ok\"},"
-                               "{\"status\":\"error\",\"error\":\"phone is invalid\"},"
-                               "{\"status\":503,\"error\":\"try later\"},"
-                               "{\"id\":\"a4\",\"status\":201}]"),
-        0);
+    ck_assert_int_eq(raw_http_push_response(srv, 200, NULL,
+                                            "[{\"id\":\"a1\",\"status\":\"ok\"},"
+                                            "{\"status\":\"error\",\"error\":\"phone is invalid\"},"
+                                            "{\"status\":503,\"error\":\"try later\"},"
+                                            "{\"id\":\"a4\",\"status\":201}]"),
+                     0);
     ck_assert_int_eq(raw_http_push_response(srv, 207, NULL, "[{\"id\":7,\"status\":200}]"), 0);
     send_all(s, recs, UTIL_ARRAY_LEN(recs), res);
 
@@ -446,11 +445,11 @@ START_TEST(batch_garbage_response)
     static const char *const garbage[] = {
         "not json at all",
         "{\"results\":[]}",
-        "[{\"status\":\"ok\"}]",                                /* one result for two items */
-        "[{\"status\":\"ok\"},{\"status\":\"maybe\"}]",         /* unknown status word */
-        "[{\"status\":\"ok\"},{\"status\":700}]",               /* not an HTTP status */
-        "[{\"status\":\"ok\"},\"ok\"]",                         /* not an object */
-        "[{\"status\":\"ok\"},{\"id\":\"x\"}]",                 /* no status */
+        "[{\"status\":\"ok\"}]",                        /* one result for two items */
+        "[{\"status\":\"ok\"},{\"status\":\"maybe\"}]", /* unknown status word */
+        "[{\"status\":\"ok\"},{\"status\":700}]",       /* not an HTTP status */
+        "[{\"status\":\"ok\"},\"ok\"]",                 /* not an object */
+        "[{\"status\":\"ok\"},{\"id\":\"x\"}]",         /* no status */
     };
     for (size_t g = 0; g < UTIL_ARRAY_LEN(garbage); g++) {
         struct host_result res[2];
@@ -486,9 +485,8 @@ START_TEST(batch_size_splits_requests)
         util_fmt(keys[i], sizeof(keys[i]), "od:main-st:%d", i);
         recs[i] = rec(ODSYNC_KIND_CONTACT, keys[i], 1, "{}");
     }
-    ck_assert_int_eq(raw_http_push_response(srv, 200, NULL,
-                                            "[{\"status\":\"ok\"},{\"status\":\"ok\"}]"),
-                     0);
+    ck_assert_int_eq(
+        raw_http_push_response(srv, 200, NULL, "[{\"status\":\"ok\"},{\"status\":\"ok\"}]"), 0);
     ck_assert_int_eq(raw_http_push_response(srv, 429, "Retry-After: 30\r\n", "{}"), 0);
     struct host_result res[5];
     send_all(s, recs, 5, res);
@@ -505,9 +503,8 @@ START_TEST(batch_size_splits_requests)
     host_results_clear(res, 5);
 
     for (int i = 0; i < 2; i++)
-        ck_assert_int_eq(raw_http_push_response(srv, 200, NULL,
-                                                "[{\"status\":\"ok\"},{\"status\":\"ok\"}]"),
-                         0);
+        ck_assert_int_eq(
+            raw_http_push_response(srv, 200, NULL, "[{\"status\":\"ok\"},{\"status\":\"ok\"}]"), 0);
     ck_assert_int_eq(raw_http_push_response(srv, 200, NULL, "[{\"status\":\"ok\"}]"), 0);
     send_all(s, recs, 5, res);
     ck_assert_uint_eq(raw_http_request_count(srv), 5);
@@ -530,8 +527,7 @@ START_TEST(bad_settings_refused)
     create_fails("{\"base_url\":\"http://127.0.0.1:1\",\"token\":\"${TEST_REST_TOKEN}\","
                  "\"batch_size\":101}",
                  err, sizeof(err));
-    ck_assert_msg(strstr(err, "batch_size: expected an integer from 1 to 100") != NULL, "%s",
-                  err);
+    ck_assert_msg(strstr(err, "batch_size: expected an integer from 1 to 100") != NULL, "%s", err);
 
     create_fails("{\"base_url\":\"http://127.0.0.1:1\",\"token\":\"${TEST_REST_TOKEN}\","
                  "\"task_path\":\"a//b\"}",
@@ -543,8 +539,8 @@ START_TEST(bad_settings_refused)
                  err, sizeof(err));
     ck_assert_msg(strstr(err, "contact_path") != NULL, "%s", err);
 
-    create_fails("{\"base_url\":\"http://127.0.0.1:1/?x=1\",\"token\":\"${TEST_REST_TOKEN}\"}",
-                 err, sizeof(err));
+    create_fails("{\"base_url\":\"http://127.0.0.1:1/?x=1\",\"token\":\"${TEST_REST_TOKEN}\"}", err,
+                 sizeof(err));
     ck_assert_msg(strstr(err, "base_url") != NULL, "%s", err);
 
     create_fails("{\"base_url\":\"ftp://127.0.0.1\",\"token\":\"${TEST_REST_TOKEN}\"}", err,
@@ -581,8 +577,8 @@ START_TEST(allocation_failures_are_clean)
     for (long n = 1; n < 60; n++) {
         struct host_result res[2];
         const struct odsync_record *ptrs[] = {&recs[0], &recs[1]};
-        ck_assert_int_eq(raw_http_push_response(srv, 200, NULL, "[{\"id\":\"1\",\"status\":\"ok\"}]"),
-                         0);
+        ck_assert_int_eq(
+            raw_http_push_response(srv, 200, NULL, "[{\"id\":\"1\",\"status\":\"ok\"}]"), 0);
         util_fail_alloc_after(n);
         int rc = host_sink_send(s, ptrs, 2, res);
         util_fail_alloc_after(0);
@@ -673,13 +669,13 @@ START_TEST(against_fake_rest_crm)
     util_fmt(settings, sizeof(settings),
              "{\"base_url\":\"http://127.0.0.1:%d\",\"token\":\"${TEST_REST_TOKEN}\"}", port);
     json = cJSON_Parse(settings);
-    ck_assert_msg(host_sink_create(plugin, "crm", json, "sinks.crm", &single, err,
-                                   sizeof(err)) == ODSYNC_OK,
+    ck_assert_msg(host_sink_create(plugin, "crm", json, "sinks.crm", &single, err, sizeof(err)) ==
+                      ODSYNC_OK,
                   "%s", err);
     cJSON_AddTrueToObject(json, "batch");
-    ck_assert_int_eq(host_sink_create(plugin, "crm2", json, "sinks.crm2", &batched, err,
-                                      sizeof(err)),
-                     ODSYNC_OK);
+    ck_assert_int_eq(
+        host_sink_create(plugin, "crm2", json, "sinks.crm2", &batched, err, sizeof(err)),
+        ODSYNC_OK);
     cJSON_Delete(json);
 
     struct odsync_record recs[] = {
@@ -734,8 +730,8 @@ START_TEST(against_fake_rest_crm)
 
     cJSON *state = fake_state(port);
     static const char *const contacts_count[] = {"entities", "contacts", "count", NULL};
-    static const char *const version_1042[] = {"entities", "contacts", "items",
-                                               "od:main-st:1042", "version", NULL};
+    static const char *const version_1042[] = {"entities",        "contacts", "items",
+                                               "od:main-st:1042", "version",  NULL};
     static const char *const messages_count[] = {"entities", "messages", "count", NULL};
     static const char *const requests[] = {"requests", NULL};
     ck_assert_int_eq((int)json_num(state, contacts_count), 2);

@@ -47,8 +47,7 @@ const char *raw_http_url(const struct raw_http *srv);
 /* Queue a response: status (e.g. 200), extra header lines (each "Name: value\r\n", or NULL;
  * a Content-Type here replaces the default "application/json") and a NUL-terminated body
  * (NULL = empty). Everything is copied. Returns 0, or -1 on allocation failure. */
-int raw_http_push_response(struct raw_http *srv, int status, const char *headers,
-                           const char *body);
+int raw_http_push_response(struct raw_http *srv, int status, const char *headers, const char *body);
 
 /* Queue exact bytes to send as the whole answer (copied); the connection is closed after
  * them. For malformed or hand-framed responses. Returns 0 or -1. */

@@ -20,9 +20,9 @@
 
 #define MIB (1024 * 1024)
 
-static struct raw_http *srv;      /* per test, from setup */
-static struct http_client *cli;   /* per test, from setup */
-static char url[256];             /* raw_http_url(srv) + a path, set by at() */
+static struct raw_http *srv;    /* per test, from setup */
+static struct http_client *cli; /* per test, from setup */
+static char url[256];           /* raw_http_url(srv) + a path, set by at() */
 
 static void setup(void)
 {
@@ -75,15 +75,15 @@ START_TEST(status_class_mapping)
     static const struct {
         int status, cls;
     } cases[] = {
-        {0, ODSYNC_RETRY},        {100, ODSYNC_RETRY},      {199, ODSYNC_RETRY},
-        {200, ODSYNC_OK},         {201, ODSYNC_OK},         {204, ODSYNC_OK},
-        {299, ODSYNC_OK},         {300, ODSYNC_PERMANENT},  {301, ODSYNC_PERMANENT},
-        {304, ODSYNC_PERMANENT},  {399, ODSYNC_PERMANENT},  {400, ODSYNC_PERMANENT},
-        {401, ODSYNC_AUTH},       {402, ODSYNC_PERMANENT},  {403, ODSYNC_AUTH},
-        {404, ODSYNC_PERMANENT},  {408, ODSYNC_RETRY},      {409, ODSYNC_PERMANENT},
-        {422, ODSYNC_PERMANENT},  {429, ODSYNC_RATE_LIMITED}, {499, ODSYNC_PERMANENT},
-        {500, ODSYNC_RETRY},      {502, ODSYNC_RETRY},      {503, ODSYNC_RETRY},
-        {599, ODSYNC_RETRY},      {600, ODSYNC_RETRY},      {-1, ODSYNC_RETRY},
+        {0, ODSYNC_RETRY},       {100, ODSYNC_RETRY},        {199, ODSYNC_RETRY},
+        {200, ODSYNC_OK},        {201, ODSYNC_OK},           {204, ODSYNC_OK},
+        {299, ODSYNC_OK},        {300, ODSYNC_PERMANENT},    {301, ODSYNC_PERMANENT},
+        {304, ODSYNC_PERMANENT}, {399, ODSYNC_PERMANENT},    {400, ODSYNC_PERMANENT},
+        {401, ODSYNC_AUTH},      {402, ODSYNC_PERMANENT},    {403, ODSYNC_AUTH},
+        {404, ODSYNC_PERMANENT}, {408, ODSYNC_RETRY},        {409, ODSYNC_PERMANENT},
+        {422, ODSYNC_PERMANENT}, {429, ODSYNC_RATE_LIMITED}, {499, ODSYNC_PERMANENT},
+        {500, ODSYNC_RETRY},     {502, ODSYNC_RETRY},        {503, ODSYNC_RETRY},
+        {599, ODSYNC_RETRY},     {600, ODSYNC_RETRY},        {-1, ODSYNC_RETRY},
     };
     for (size_t i = 0; i < UTIL_ARRAY_LEN(cases); i++)
         ck_assert_msg(http_status_class(cases[i].status) == cases[i].cls, "status %d: got %s",
@@ -93,8 +93,8 @@ END_TEST
 
 START_TEST(status_classes_over_the_wire)
 {
-    static const int statuses[] = {200, 201, 204, 301, 400, 401, 403, 404, 408, 409, 422, 429,
-                                   500, 502, 503};
+    static const int statuses[] = {200, 201, 204, 301, 400, 401, 403, 404,
+                                   408, 409, 422, 429, 500, 502, 503};
     for (size_t i = 0; i < UTIL_ARRAY_LEN(statuses); i++) {
         char hdr[64] = "";
         if (statuses[i] == 301)
@@ -132,23 +132,33 @@ START_TEST(retry_after_parser)
     ck_assert_int_eq(http_parse_retry_after("Sat, 01 Jan 2000 00:00:00 GMT", 946684790), 10000);
 
     static const char *const garbage[] = {
-        NULL, "", " ", "soon", "-1", "+7", "7s", "7.5", "1e3", "0x10", "7 8",
-        "99999999999999999999999",          /* overflows */
-        "Sun, 06 Nov 1994 08:49:37 UTC",    /* not GMT */
-        "Sun, 06 Nov 1994 08:49:37 gmt",    /* case matters */
-        "Sunday, 06-Nov-94 08:49:37 GMT",   /* RFC 850: obsolete */
-        "Sun Nov  6 08:49:37 1994",         /* asctime: obsolete */
-        "Sun, 6 Nov 1994 08:49:37 GMT",     /* one-digit day */
-        "Sun, 06 Nov 1994 8:49:37 GMT",     /* one-digit hour */
-        "Xyz, 06 Nov 1994 08:49:37 GMT",    /* no such day name */
-        "Sun, 06 Foo 1994 08:49:37 GMT",    /* no such month */
-        "Sun, 31 Apr 1994 08:49:37 GMT",    /* April has 30 days */
-        "Tue, 29 Feb 1994 08:49:37 GMT",    /* not a leap year */
-        "Thu, 29 Feb 1900 08:49:37 GMT",    /* 1900 was not a leap year */
-        "Sun, 06 Nov 1994 24:00:00 GMT",    /* hour */
-        "Sun, 06 Nov 1994 08:60:00 GMT",    /* minute */
-        "Sun, 06 Nov 1994 08:49:61 GMT",    /* second */
-        "Sun, 06 Nov 1994 08:49:37 GMT ",   /* trailing garbage is trimmed OWS: see below */
+        NULL,
+        "",
+        " ",
+        "soon",
+        "-1",
+        "+7",
+        "7s",
+        "7.5",
+        "1e3",
+        "0x10",
+        "7 8",
+        "99999999999999999999999",        /* overflows */
+        "Sun, 06 Nov 1994 08:49:37 UTC",  /* not GMT */
+        "Sun, 06 Nov 1994 08:49:37 gmt",  /* case matters */
+        "Sunday, 06-Nov-94 08:49:37 GMT", /* RFC 850: obsolete */
+        "Sun Nov  6 08:49:37 1994",       /* asctime: obsolete */
+        "Sun, 6 Nov 1994 08:49:37 GMT",   /* one-digit day */
+        "Sun, 06 Nov 1994 8:49:37 GMT",   /* one-digit hour */
+        "Xyz, 06 Nov 1994 08:49:37 GMT",  /* no such day name */
+        "Sun, 06 Foo 1994 08:49:37 GMT",  /* no such month */
+        "Sun, 31 Apr 1994 08:49:37 GMT",  /* April has 30 days */
+        "Tue, 29 Feb 1994 08:49:37 GMT",  /* not a leap year */
+        "Thu, 29 Feb 1900 08:49:37 GMT",  /* 1900 was not a leap year */
+        "Sun, 06 Nov 1994 24:00:00 GMT",  /* hour */
+        "Sun, 06 Nov 1994 08:60:00 GMT",  /* minute */
+        "Sun, 06 Nov 1994 08:49:61 GMT",  /* second */
+        "Sun, 06 Nov 1994 08:49:37 GMT ", /* trailing garbage is trimmed OWS: see below */
     };
     for (size_t i = 0; i + 1 < UTIL_ARRAY_LEN(garbage); i++)
         ck_assert_msg(http_parse_retry_after(garbage[i], now) == -1, "accepted \"%s\"",
@@ -494,9 +504,8 @@ START_TEST(allocation_failures_are_clean)
     struct odsync_http_header hdrs[] = {{"Authorization", "Bearer x"}, {"X-A", "b"}};
     int succeeded = 0;
     for (long n = 1; n < 200 && !succeeded; n++) {
-        ck_assert_int_eq(raw_http_push_response(srv, 201, "X-Id: 7\r\nRetry-After: 3\r\n",
-                                                "{\"id\":\"7\"}"),
-                         0);
+        ck_assert_int_eq(
+            raw_http_push_response(srv, 201, "X-Id: 7\r\nRetry-After: 3\r\n", "{\"id\":\"7\"}"), 0);
         struct odsync_http_request r = req_of("PUT", at("/n"));
         struct odsync_http_response *resp = NULL;
         r.headers = hdrs;

@@ -47,8 +47,17 @@ END_TEST
 START_TEST(invalid_office_ids)
 {
     static const char *const bad[] = {
-        "",        "Main-st", "-main",   "_main",     "main st", "main:st",
-        "main/st", "main.st", "mäin",    "main-st\n", "abcdefghijklmnopqrstuvwxyz0123456", /* 33 */
+        "",
+        "Main-st",
+        "-main",
+        "_main",
+        "main st",
+        "main:st",
+        "main/st",
+        "main.st",
+        "mäin",
+        "main-st\n",
+        "abcdefghijklmnopqrstuvwxyz0123456", /* 33 */
     };
     char buf[96];
     size_t i;

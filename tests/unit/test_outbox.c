@@ -19,7 +19,7 @@
 #define KEY    "od:main-st:1042"
 #define NOW    INT64_C(1700000000000)
 
-static char *dir;     /* per test, from setup */
+static char *dir; /* per test, from setup */
 static struct store *st;
 static FILE *devnull; /* log sink */
 
@@ -75,8 +75,7 @@ static struct outbox_item *claim(const char *sink, int64_t now, size_t max, size
 }
 
 /* One column of the row of (sink, key) as text into buf ("" for NULL). */
-static const char *col(const char *sink, const char *key, const char *column, char *buf,
-                       size_t len)
+static const char *col(const char *sink, const char *key, const char *column, char *buf, size_t len)
 {
     char sql[256];
     sqlite3_stmt *s = NULL;

@@ -160,8 +160,9 @@ END_TEST
 START_TEST(garbage_file_refused)
 {
     struct store *st = NULL;
-    char *path = tu_write_file(dir, "garbage.db", "this is not a database, not at all......"
-                                                  "...............................................");
+    char *path = tu_write_file(dir, "garbage.db",
+                               "this is not a database, not at all......"
+                               "...............................................");
     ck_assert_int_ne(store_open(path, &st, err, sizeof(err)), ODSYNC_OK);
     ck_assert_ptr_null(st);
     ck_assert_msg(strstr(err, path) != NULL, "error does not name the file: %s", err);
@@ -227,8 +228,7 @@ static int upsert_tx(struct store *st, void *arg)
 }
 
 /* Upsert one record in its own transaction. */
-static struct upsert upsert(struct store *st, const char *office, const char *key,
-                            const char *body)
+static struct upsert upsert(struct store *st, const char *office, const char *key, const char *body)
 {
     struct upsert u = {office, key, body, -1, -1};
     ck_assert_int_eq(store_tx(st, upsert_tx, &u), ODSYNC_OK);
@@ -285,9 +285,9 @@ START_TEST(upsert_different_body_version_2)
     /* the stored hash is the SHA-256 of the stored body */
     ck_assert_int_eq(records_hash("{\"first_name\":\"Ann\"}", 20, hash), ODSYNC_OK);
     s = NULL;
-    ck_assert_int_eq(sqlite3_prepare_v2(store_db(st), "SELECT hash, body FROM records", -1, &s,
-                                        NULL),
-                     SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_prepare_v2(store_db(st), "SELECT hash, body FROM records", -1, &s, NULL),
+        SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
     ck_assert_str_eq((const char *)sqlite3_column_text(s, 0), hash);
     ck_assert_str_eq((const char *)sqlite3_column_text(s, 1), "{\"first_name\":\"Ann\"}");
@@ -314,7 +314,8 @@ START_TEST(upsert_offices_are_separate)
     ck_assert_int_eq(records_count(st, "nowhere", &n), ODSYNC_OK);
     ck_assert_int_eq(n, 0);
     ck_assert_int_eq(
-        query_int(st, "SELECT version FROM records WHERE office = 'main-st' AND key = 'od:shared:7'"),
+        query_int(st,
+                  "SELECT version FROM records WHERE office = 'main-st' AND key = 'od:shared:7'"),
         1);
     store_close(st);
 }

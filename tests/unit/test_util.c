@@ -52,8 +52,7 @@ END_TEST
 START_TEST(parse_i64_overflow_and_range_refused)
 {
     int64_t v = 99;
-    ck_assert_int_eq(util_parse_i64("9223372036854775808", INT64_MIN, INT64_MAX, &v),
-                     ODSYNC_PARSE);
+    ck_assert_int_eq(util_parse_i64("9223372036854775808", INT64_MIN, INT64_MAX, &v), ODSYNC_PARSE);
     ck_assert_int_eq(util_parse_i64("-9223372036854775809", INT64_MIN, INT64_MAX, &v),
                      ODSYNC_PARSE);
     ck_assert_int_eq(util_parse_i64("99999999999999999999999", INT64_MIN, INT64_MAX, &v),
@@ -264,7 +263,7 @@ START_TEST(fail_nth_allocation)
     util_fail_alloc_after(3);
     a = util_malloc(8);
     b = util_strdup("x");
-    c = util_calloc(1, 8); /* the 3rd: fails */
+    c = util_calloc(1, 8);     /* the 3rd: fails */
     d = util_realloc(NULL, 8); /* and every later one */
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(b);
