@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#define LOG_LINE_MAX   4096
+#define LOG_LINE_MAX   4096 /* longest message kept, after redaction */
 #define LOG_MIN_SECRET 4
 #define LOG_MASK       "[redacted]"
 
@@ -113,36 +113,47 @@ void log_redact(char *s, size_t cap)
     pthread_mutex_unlock(&log_lock);
 }
 
-/* Append s to out as JSON string content (without quotes), bounded by cap. */
-static void json_escape(char *out, size_t cap, const char *s)
+/* Append s to b as JSON string content (without quotes). */
+static void json_escape(struct sbuf *b, const char *s)
 {
-    size_t o = strlen(out);
-    for (; *s != '\0' && o + 7 < cap; s++) {
+    const char *run = s;
+    for (; *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
-        } else {
-            out[o++] = (char)c;
-        }
+        if (c != '"' && c != '\\' && c >= 0x20)
+            continue;
+        sbuf_append(b, run, (size_t)(s - run));
+        if (c == '"' || c == '\\')
+            sbuf_printf(b, "\\%c", c);
+        else
+            sbuf_printf(b, "\\u%04x", c);
+        run = s + 1;
     }
-    out[o] = '\0';
+    sbuf_append(b, run, (size_t)(s - run));
+}
+
+/* The whole formatted message (caller frees), or NULL on NOMEM. Formatting in full before
+ * redaction means a secret is masked even where the line limit would have cut it. */
+static char *format_message(const char *fmt, va_list ap)
+{
+    struct sbuf b = {0};
+    sbuf_vprintf(&b, fmt, ap);
+    return sbuf_take(&b);
 }
 
 void log_vmsg(int level, const char *component, const char *fmt, va_list ap)
 {
-    char msg[LOG_LINE_MAX], line[LOG_LINE_MAX * 2], ts[32];
+    char ts[32];
     struct timespec now;
     struct tm tm;
+    struct sbuf line = {0};
+    char *msg;
     FILE *out;
 
     if (level < ODSYNC_LOG_ERROR)
         level = ODSYNC_LOG_ERROR;
     if (level > ODSYNC_LOG_DEBUG)
         level = ODSYNC_LOG_DEBUG;
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg = format_message(fmt, ap);
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -150,23 +161,30 @@ void log_vmsg(int level, const char *component, const char *fmt, va_list ap)
     pthread_mutex_lock(&log_lock);
     if (level > log_level)
         goto cleanup;
-    redact_locked(msg);
+    if (msg != NULL) {
+        redact_locked(msg);
+        if (strlen(msg) > LOG_LINE_MAX)
+            memcpy(msg + LOG_LINE_MAX - 3, "...", 4); /* bound after redaction */
+    }
     out = log_out ? log_out : stderr;
     if (log_fmt == LOG_JSON) {
-        snprintf(line, sizeof(line), "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"", ts,
-                 now.tv_nsec / 1000000, level_names[level]);
-        json_escape(line, sizeof(line), component ? component : "");
-        snprintf(line + strlen(line), sizeof(line) - strlen(line), "\",\"msg\":\"");
-        json_escape(line, sizeof(line), msg);
-        snprintf(line + strlen(line), sizeof(line) - strlen(line), "\"}\n");
+        sbuf_printf(&line, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"", ts,
+                    now.tv_nsec / 1000000, level_names[level]);
+        json_escape(&line, component ? component : "");
+        sbuf_puts(&line, "\",\"msg\":\"");
+        json_escape(&line, msg ? msg : "(log message lost: out of memory)");
+        sbuf_puts(&line, "\"}\n");
     } else {
-        snprintf(line, sizeof(line), "%s.%03ldZ %-5s %s: %s\n", ts, now.tv_nsec / 1000000,
-                 level_names[level], component ? component : "-", msg);
+        sbuf_printf(&line, "%s.%03ldZ %-5s %s: %s\n", ts, now.tv_nsec / 1000000, level_names[level],
+                    component ? component : "-", msg ? msg : "(log message lost: out of memory)");
     }
-    fputs(line, out);
+    if (line.data != NULL && !line.failed)
+        fputs(line.data, out);
     fflush(out);
 cleanup:
     pthread_mutex_unlock(&log_lock);
+    sbuf_free(&line);
+    util_free(msg);
 }
 
 void log_msg(int level, const char *component, const char *fmt, ...)

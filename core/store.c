@@ -18,6 +18,7 @@ struct cached_stmt {
 
 struct store {
     sqlite3 *db;
+    char last_error[256]; /* SQLite's message for the last failed store_exec */
     struct cached_stmt cache[STMT_CACHE];
     size_t n_cached;
 };
@@ -74,7 +75,8 @@ int store_exec(struct store *st, const char *sql)
     char *msg = NULL;
     int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        log_error("store", "%s (%.60s...)", msg ? msg : sqlite3_errstr(rc), sql);
+        util_fmt(st->last_error, sizeof(st->last_error), "%s", msg ? msg : sqlite3_errstr(rc));
+        log_error("store", "%s (%.60s...)", st->last_error, sql);
         sqlite3_free(msg);
         return store_status(rc) == ODSYNC_OK ? ODSYNC_STORE : store_status(rc);
     }
@@ -137,7 +139,7 @@ static int migrate(struct store *st, char *err, size_t errlen)
         rc = store_tx(st, apply_migration, (void *)&migrations[i]);
         if (rc != ODSYNC_OK) {
             util_fmt(err, errlen, "migration %d (%s) failed: %s", migrations[i].version,
-                     migrations[i].name, sqlite3_errmsg(st->db));
+                     migrations[i].name, store_errmsg(st));
             return rc;
         }
         log_info("store", "applied migration %d: %s", migrations[i].version, migrations[i].name);
@@ -192,6 +194,11 @@ void store_close(struct store *st)
         sqlite3_finalize(st->cache[i].stmt);
     sqlite3_close(st->db);
     util_free(st);
+}
+
+const char *store_errmsg(const struct store *st)
+{
+    return st->last_error[0] ? st->last_error : "unknown error";
 }
 
 sqlite3 *store_db(struct store *st)

@@ -23,6 +23,9 @@ void store_close(struct store *st);
 /* The connection. Borrowed, valid until store_close. */
 sqlite3 *store_db(struct store *st);
 
+/* SQLite's message for the last failed store_exec. Borrowed, valid until the next call. */
+const char *store_errmsg(const struct store *st);
+
 /* Highest applied migration, and the highest this build knows. */
 int store_schema_version(struct store *st);
 int store_latest_version(void);

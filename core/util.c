@@ -4,6 +4,7 @@
  */
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -96,7 +97,7 @@ int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
     char *end = NULL;
     long long v;
-    if (s == NULL || *s == '\0' || *s == ' ' || *s == '\t' || *s == '+')
+    if (s == NULL || *s == '\0' || isspace((unsigned char)*s) || *s == '+')
         return ODSYNC_PARSE;
     errno = 0;
     v = strtoll(s, &end, 10);
