@@ -88,7 +88,7 @@ static int apply_one(struct store *st, struct apply_args *a, size_t i)
             return outbox_dead(st, it, r->status, r->detail);
         }
         a->stats->retried++;
-        wait = deliver_backoff_ms(a->policy, it->attempts);
+        wait = deliver_backoff_ms(a->policy, it->attempts) + 1; /* > the pass's start */
         return outbox_retry(st, it, a->now + wait, 1, r->status, r->detail);
     }
 }
@@ -188,10 +188,13 @@ int deliver_sink(struct store *st, struct host_sink *sink, const struct deliver_
     const char *name = host_sink_name(sink);
     size_t max = host_sink_descriptor(sink)->max_batch, count = 0;
     struct outbox_item *items = NULL;
+    int64_t start = util_now_ms();
     int rc = ODSYNC_OK, paused = 0;
 
     while (!paused) {
-        rc = outbox_claim(st, name, util_now_ms(), max, &items, &count);
+        /* Claim only what was due when the pass began: a row retried during this pass waits
+         * for the next one, so a failing sink is not hammered. */
+        rc = outbox_claim(st, name, start, max, &items, &count);
         if (rc != ODSYNC_OK || count == 0)
             break;
         rc = send_one_batch(st, sink, items, count, policy, stats, &paused);

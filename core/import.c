@@ -170,8 +170,8 @@ static int build_body(const cJSON *obj, const struct field *fields, const char *
 }
 
 /* "guarantor_key": the guarantor's contact key from "guarantor_patnum", or null. */
-static int add_guarantor(const cJSON *obj, const char *office, cJSON *out, char *err,
-                         size_t errlen, const char *where)
+static int add_guarantor(const cJSON *obj, const char *office, cJSON *out, char *err, size_t errlen,
+                         const char *where)
 {
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(obj, "guarantor_patnum");
     char key[KEY_MAX];
@@ -309,6 +309,7 @@ int import_json(struct store *st, const struct config *cfg, const char *text, si
     struct import_args a = {cfg, NULL, 0, stats};
     struct import_stats local = {0};
     cJSON *root = NULL;
+    const cJSON *item;
     char msg[384];
     size_t i, n;
     int rc = ODSYNC_PARSE;
@@ -325,9 +326,11 @@ int import_json(struct store *st, const struct config *cfg, const char *text, si
         rc = ODSYNC_NOMEM;
         goto cleanup;
     }
-    for (i = 0; i < n; i++) {
-        rc = parse_element(cfg, cJSON_GetArrayItem(root, (int)i), i, &a.elems[i], msg, sizeof(msg));
-        a.count = i + 1;
+    i = 0;
+    cJSON_ArrayForEach(item, root)
+    {
+        rc = parse_element(cfg, item, i, &a.elems[i], msg, sizeof(msg));
+        a.count = ++i;
         if (rc != ODSYNC_OK) {
             util_fmt(err, errlen, "%s: %s", origin, msg);
             goto cleanup;

@@ -38,7 +38,8 @@ int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg
 int store_exec(struct store *st, const char *sql);
 
 /* A prepared statement cached on the connection (finalized by store_close). NULL on error
- * (logged). Borrowed; reset and clear bindings are done for you on each call. */
+ * (logged). Borrowed; reset and clear bindings are done for you on each call. sql must live
+ * as long as the connection (pass a string literal): the cache keeps the pointer. */
 sqlite3_stmt *store_stmt(struct store *st, const char *sql);
 
 /* Map a SQLite result code to an odsync status (SQLITE_FULL etc. -> ODSYNC_STORE). */

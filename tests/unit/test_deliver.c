@@ -196,6 +196,21 @@ START_TEST(ok_rows_done_with_remote_id)
 }
 END_TEST
 
+/* Even with zero backoff, a failing row is sent once per pass, not in a loop. */
+START_TEST(zero_backoff_sends_once_per_pass)
+{
+    struct deliver_stats s;
+    policy.backoff_base_ms = 0;
+    policy.backoff_cap_ms = 0;
+    enqueue("od:main-st:1", "RETRY");
+    s = deliver();
+    ck_assert_int_eq(s.retried, 1);
+    ck_assert_int_eq(s.batches, 1);
+    ck_assert_int_eq(sent(NULL, 0), 1);
+    ck_assert_str_eq(state_of("od:main-st:1"), "pending");
+}
+END_TEST
+
 START_TEST(retry_backs_off_and_counts_attempt)
 {
     struct deliver_stats s;
@@ -482,6 +497,7 @@ static Suite *deliver_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, ok_rows_done_with_remote_id);
     tcase_add_test(tc, retry_backs_off_and_counts_attempt);
+    tcase_add_test(tc, zero_backoff_sends_once_per_pass);
     tcase_add_test(tc, rate_limited_pauses_sink_without_attempt);
     tcase_add_test(tc, permanent_is_dead_with_detail);
     tcase_add_test(tc, auth_pauses_sink);
