@@ -153,8 +153,7 @@ static void path_index(char *dst, size_t n, const char *parent, size_t i)
     (void)util_fmt(dst, n, "%s[%zu]", parent, i);
 }
 
-/* JSON type of v in words, for "expected X, got Y". */
-static const char *type_name(const cJSON *v)
+const char *config_json_type(const cJSON *v)
 {
     if (cJSON_IsString(v))
         return "string";
@@ -176,7 +175,7 @@ static int want_object(struct ctx *c, const cJSON *v, const char *path)
 {
     if (cJSON_IsObject(v))
         return ODSYNC_OK;
-    return fail(c, ODSYNC_CONFIG, path, "expected an object, got %s", type_name(v));
+    return fail(c, ODSYNC_CONFIG, path, "expected an object, got %s", config_json_type(v));
 }
 
 /* ODSYNC_OK when v is an array, else the "expected an array" error at path. */
@@ -184,7 +183,7 @@ static int want_array(struct ctx *c, const cJSON *v, const char *path)
 {
     if (cJSON_IsArray(v))
         return ODSYNC_OK;
-    return fail(c, ODSYNC_CONFIG, path, "expected an array, got %s", type_name(v));
+    return fail(c, ODSYNC_CONFIG, path, "expected an array, got %s", config_json_type(v));
 }
 
 /* ODSYNC_OK when v is a string, else the "expected a string" error at path. */
@@ -192,7 +191,7 @@ static int want_string(struct ctx *c, const cJSON *v, const char *path)
 {
     if (cJSON_IsString(v) && v->valuestring != NULL)
         return ODSYNC_OK;
-    return fail(c, ODSYNC_CONFIG, path, "expected a string, got %s", type_name(v));
+    return fail(c, ODSYNC_CONFIG, path, "expected a string, got %s", config_json_type(v));
 }
 
 /* Number of children of an array or object. */
@@ -1252,7 +1251,7 @@ static int load_config(struct ctx *c, const cJSON *root, struct config *cfg)
 
     if (!cJSON_IsObject(root))
         return fail(c, ODSYNC_CONFIG, NULL, "expected an object at the top level, got %s",
-                    type_name(root));
+                    config_json_type(root));
     rc = check_dups(c, root, "", 0);
     if (rc == ODSYNC_OK)
         rc = check_keys(c, root, "", top_keys, UTIL_ARRAY_LEN(top_keys));

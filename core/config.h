@@ -87,6 +87,10 @@ const struct config_sink *config_find_sink(const struct config *cfg, const char 
 /* The office with this id, or NULL. Borrowed from cfg. */
 const struct config_office *config_find_office(const struct config *cfg, const char *id);
 
+/* A JSON value's type in words ("string", "number", ...), for "expected X, got Y" messages.
+ * Static storage. */
+const char *config_json_type(const cJSON *v);
+
 /* Name of a route ("contact", "task", "sms", "email"). */
 const char *config_route_name(enum config_route route);
 

@@ -262,22 +262,6 @@ static int check_unknown_keys(const struct host_sink *s, const cJSON *settings,
     return ODSYNC_OK;
 }
 
-/* Name of a JSON value's type, for messages. */
-static const char *json_type_name(const cJSON *v)
-{
-    if (cJSON_IsString(v))
-        return "string";
-    if (cJSON_IsNumber(v))
-        return "number";
-    if (cJSON_IsBool(v))
-        return "boolean";
-    if (cJSON_IsNull(v))
-        return "null";
-    if (cJSON_IsArray(v))
-        return "array";
-    return "object";
-}
-
 /* Text form of a plain (non-secret) value checked against its spec type. *out: caller
  * frees. */
 static int plain_value(const struct odsync_config_spec *sp, const cJSON *v, const char *path,
@@ -288,7 +272,7 @@ static int plain_value(const struct odsync_config_spec *sp, const cJSON *v, cons
     case ODSYNC_CFG_INT:
         if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
             v->valuedouble > 9007199254740992.0 || v->valuedouble < -9007199254740992.0) {
-            util_fmt(err, errlen, "%s: expected an integer, got %s", path, json_type_name(v));
+            util_fmt(err, errlen, "%s: expected an integer, got %s", path, config_json_type(v));
             return ODSYNC_CONFIG;
         }
         util_fmt(num, sizeof(num), "%lld", (long long)v->valuedouble);
@@ -296,7 +280,7 @@ static int plain_value(const struct odsync_config_spec *sp, const cJSON *v, cons
         break;
     case ODSYNC_CFG_BOOL:
         if (!cJSON_IsBool(v)) {
-            util_fmt(err, errlen, "%s: expected true or false, got %s", path, json_type_name(v));
+            util_fmt(err, errlen, "%s: expected true or false, got %s", path, config_json_type(v));
             return ODSYNC_CONFIG;
         }
         *out = util_strdup(cJSON_IsTrue(v) ? "true" : "false");
@@ -305,14 +289,14 @@ static int plain_value(const struct odsync_config_spec *sp, const cJSON *v, cons
         if (!cJSON_IsString(v) || (strncmp(v->valuestring, "http://", 7) != 0 &&
                                    strncmp(v->valuestring, "https://", 8) != 0)) {
             util_fmt(err, errlen, "%s: expected a URL (http:// or https://), got %s", path,
-                     cJSON_IsString(v) ? "another scheme" : json_type_name(v));
+                     cJSON_IsString(v) ? "another scheme" : config_json_type(v));
             return ODSYNC_CONFIG;
         }
         *out = util_strdup(v->valuestring);
         break;
     default:
         if (!cJSON_IsString(v)) {
-            util_fmt(err, errlen, "%s: expected a string, got %s", path, json_type_name(v));
+            util_fmt(err, errlen, "%s: expected a string, got %s", path, config_json_type(v));
             return ODSYNC_CONFIG;
         }
         *out = util_strdup(v->valuestring);
@@ -345,7 +329,7 @@ static int load_setting(struct host_sink *s, const struct odsync_config_spec *sp
     if (out->secret) {
         if (!cJSON_IsString(v)) {
             util_fmt(err, errlen, "%s: expected a secret reference string, got %s", path,
-                     json_type_name(v));
+                     config_json_type(v));
             return ODSYNC_CONFIG;
         }
         return config_resolve_secret(v->valuestring, path, &out->value, err, errlen);
@@ -518,14 +502,14 @@ int host_sink_flush(struct host_sink *s)
     return s->desc->flush ? s->desc->flush(s->instance) : ODSYNC_OK;
 }
 
-int64_t host_sink_counter(const struct host_sink *s, const char *name)
+int64_t host_sink_counter(struct host_sink *s, const char *name)
 {
     int64_t v = 0;
     size_t i;
-    pthread_mutex_lock((pthread_mutex_t *)&s->lock);
+    pthread_mutex_lock(&s->lock);
     for (i = 0; i < s->n_metrics; i++)
         if (strcmp(s->metrics[i].name, name) == 0)
             v = s->metrics[i].count;
-    pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
+    pthread_mutex_unlock(&s->lock);
     return v;
 }

@@ -57,6 +57,6 @@ int host_sink_health(struct host_sink *s, char *detail, size_t detail_len);
 int host_sink_flush(struct host_sink *s);
 
 /* A counter's value for this instance (0 when never added). For tests and metrics. */
-int64_t host_sink_counter(const struct host_sink *s, const char *name);
+int64_t host_sink_counter(struct host_sink *s, const char *name);
 
 #endif

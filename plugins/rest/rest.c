@@ -276,14 +276,31 @@ cleanup:
     return e;
 }
 
-/* Perform req and turn the answer into o; counts the request. */
-static void perform(struct rest *r, const struct odsync_http_request *req, struct outcome *o)
+/* Send a JSON body with the connector's headers (Bearer token, JSON types, Idempotency-Key
+ * idem) and count the request. *resp: caller frees with host->http_free. Returns the host's
+ * result class. */
+static int send_json(struct rest *r, const char *method, const char *url, const char *idem,
+                     const char *body, size_t body_len, struct odsync_http_response **resp)
 {
-    struct odsync_http_response *resp = NULL;
-    int rc = r->host->http(r->ctx, req, &resp);
+    const struct odsync_http_header headers[] = {
+        {"Authorization", r->authorization},
+        {"Content-Type", "application/json"},
+        {"Accept", "application/json"},
+        {"Idempotency-Key", idem},
+    };
+    const struct odsync_http_request req = {
+        .struct_size = sizeof(req),
+        .method = method,
+        .url = url,
+        .headers = headers,
+        .header_count = sizeof(headers) / sizeof(headers[0]),
+        .body = body,
+        .body_len = body_len,
+        .timeout_ms = r->cfg.timeout_ms,
+    };
+    int rc = r->host->http(r->ctx, &req, resp);
     r->host->counter_add(r->ctx, "requests", 1);
-    outcome_of(r, rc, resp, o);
-    r->host->http_free(resp);
+    return rc;
 }
 
 /* PUT one record: {base_url}/{path}/{url-encoded key}, Idempotency-Key "<key>:<version>". */
@@ -291,6 +308,8 @@ static void put_one(struct rest *r, odsync_batch *batch, size_t idx,
                     const struct odsync_record *rec, int e, struct rest_pause *pause)
 {
     struct outcome o = {.cls = ODSYNC_NOMEM, .retry_after_ms = -1, .detail = "out of memory"};
+    struct odsync_http_response *resp = NULL;
+    int rc;
     size_t klen = strlen(rec->key);
     size_t enc_len = klen * 3 + 1;
     char *enc = malloc(enc_len);
@@ -308,23 +327,9 @@ static void put_one(struct rest *r, odsync_batch *batch, size_t idx,
     }
     snprintf(url, url_len, "%s/%s/%s", r->cfg.base_url, r->cfg.paths[e], enc);
     snprintf(idem, idem_len, "%s:%lld", rec->key, (long long)rec->version);
-    const struct odsync_http_header headers[] = {
-        {"Authorization", r->authorization},
-        {"Content-Type", "application/json"},
-        {"Accept", "application/json"},
-        {"Idempotency-Key", idem},
-    };
-    const struct odsync_http_request req = {
-        .struct_size = sizeof(req),
-        .method = "PUT",
-        .url = url,
-        .headers = headers,
-        .header_count = sizeof(headers) / sizeof(headers[0]),
-        .body = rec->json,
-        .body_len = rec->json_len,
-        .timeout_ms = r->cfg.timeout_ms,
-    };
-    perform(r, &req, &o);
+    rc = send_json(r, "PUT", url, idem, rec->json, rec->json_len, &resp);
+    outcome_of(r, rc, resp, &o);
+    r->host->http_free(resp);
     r->host->log(r->ctx, ODSYNC_LOG_DEBUG, "PUT %s/%s -> HTTP %d %s", r->cfg.paths[e], rec->key,
                  r->last_status, odsync_status_name(o.cls));
 cleanup:
@@ -454,24 +459,7 @@ static void post_batch(struct rest *r, odsync_batch *batch,
     body[off] = '\0';
     snprintf(url, url_len, "%s/%s/batch", r->cfg.base_url, r->cfg.paths[e]);
     batch_idempotency_key(records, idx, n, idem, sizeof(idem));
-    const struct odsync_http_header headers[] = {
-        {"Authorization", r->authorization},
-        {"Content-Type", "application/json"},
-        {"Accept", "application/json"},
-        {"Idempotency-Key", idem},
-    };
-    const struct odsync_http_request req = {
-        .struct_size = sizeof(req),
-        .method = "POST",
-        .url = url,
-        .headers = headers,
-        .header_count = sizeof(headers) / sizeof(headers[0]),
-        .body = body,
-        .body_len = body_len,
-        .timeout_ms = r->cfg.timeout_ms,
-    };
-    int rc = r->host->http(r->ctx, &req, &resp);
-    r->host->counter_add(r->ctx, "requests", 1);
+    int rc = send_json(r, "POST", url, idem, body, body_len, &resp);
     r->host->log(r->ctx, ODSYNC_LOG_DEBUG, "POST %s/batch (%zu records) -> HTTP %d",
                  r->cfg.paths[e], n, resp != NULL ? (int)resp->status : 0);
     if (resp == NULL || resp->error != NULL || resp->status < 200 || resp->status > 299) {
