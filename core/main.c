@@ -241,7 +241,7 @@ static void describe_text(const struct plugin *p)
                  sp->flags & ODSYNC_CFG_REQUIRED ? "required" : "optional",
                  sp->flags & ODSYNC_CFG_SECRET ? ", secret" : "",
                  sp->default_value ? ", default " : "", sp->default_value ? sp->default_value : "");
-        printf("  %-16s %-6s %-26s %s\n", sp->name, type_names[sp->type], flags,
+        printf("  %-14s %-6s %-28s %s\n", sp->name, type_names[sp->type], flags,
                sp->description ? sp->description : "");
     }
     if (d->config == NULL || d->config[0].name == NULL)
