@@ -50,8 +50,9 @@ struct ctx {
     size_t errlen;
 };
 
-static const char *const top_keys[] = {"store", "listen",  "admin_token", "log",   "plugin_dirs",
-                                       "sinks", "offices", "campaigns",   "policy"};
+static const char *const top_keys[] = {"store",       "listen",   "admin_token", "log",
+                                       "plugin_dirs", "delivery", "sinks",       "offices",
+                                       "campaigns",   "policy"};
 static const char *const log_keys[] = {"level", "format"};
 static const char *const log_levels[] = {"error", "warn", "info", "debug"};
 static const char *const log_formats[] = {"text", "json"};
@@ -1015,6 +1016,70 @@ static int load_plugin_dirs(struct ctx *c, const cJSON *root, struct config *cfg
 }
 
 /* sinks: instance name -> { "plugin": ..., settings }. */
+/* One delivery setting: an integer in [min, max]; absent keeps *out. */
+static int get_bounded(struct ctx *c, const cJSON *obj, const char *key, const char *parent,
+                       int64_t min, int64_t max, int64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    char path[JPATH_MAX];
+
+    if (v == NULL)
+        return ODSYNC_OK;
+    path_key(path, sizeof(path), parent, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble)
+        return fail(c, ODSYNC_CONFIG, path, "expected an integer, got %s", config_json_type(v));
+    if (v->valuedouble < (double)min || v->valuedouble > (double)max)
+        return fail(c, ODSYNC_CONFIG, path, "expected an integer from %lld to %lld, got %.0f",
+                    (long long)min, (long long)max, v->valuedouble);
+    *out = (int64_t)v->valuedouble;
+    return ODSYNC_OK;
+}
+
+/* A "delivery" object at path (may be absent): *d starts as the inherited values. */
+static int load_delivery(struct ctx *c, const cJSON *obj, const char *path,
+                         struct config_delivery *d)
+{
+    static const char *const keys[] = {"max_attempts", "backoff_base_ms", "backoff_cap_ms",
+                                       "rate_limit_default_ms", "shutdown_timeout_ms"};
+    char cap[JPATH_MAX];
+    int rc;
+
+    if (obj == NULL)
+        return ODSYNC_OK;
+    rc = want_object(c, obj, path);
+    if (rc == ODSYNC_OK)
+        rc = check_keys(c, obj, path, keys, UTIL_ARRAY_LEN(keys));
+    if (rc == ODSYNC_OK)
+        rc = get_bounded(c, obj, "max_attempts", path, 1, 100, &d->max_attempts);
+    if (rc == ODSYNC_OK)
+        rc = get_bounded(c, obj, "backoff_base_ms", path, 0, 3600000, &d->backoff_base_ms);
+    if (rc == ODSYNC_OK)
+        rc = get_bounded(c, obj, "backoff_cap_ms", path, 0, 86400000, &d->backoff_cap_ms);
+    if (rc == ODSYNC_OK)
+        rc = get_bounded(c, obj, "rate_limit_default_ms", path, 0, 86400000,
+                         &d->rate_limit_default_ms);
+    if (rc == ODSYNC_OK)
+        rc = get_bounded(c, obj, "shutdown_timeout_ms", path, 0, 600000, &d->shutdown_timeout_ms);
+    if (rc == ODSYNC_OK && d->backoff_cap_ms < d->backoff_base_ms) {
+        path_key(cap, sizeof(cap), path, "backoff_cap_ms");
+        rc = fail(c, ODSYNC_CONFIG, cap, "must not be smaller than backoff_base_ms (%lld)",
+                  (long long)d->backoff_base_ms);
+    }
+    return rc;
+}
+
+/* Top-level "delivery" with defaults. */
+static int load_top_delivery(struct ctx *c, const cJSON *root, struct config *cfg)
+{
+    struct config_delivery *d = &cfg->delivery;
+    d->max_attempts = 8;
+    d->backoff_base_ms = 1000;
+    d->backoff_cap_ms = 900000;
+    d->rate_limit_default_ms = 60000;
+    d->shutdown_timeout_ms = 10000;
+    return load_delivery(c, cJSON_GetObjectItemCaseSensitive(root, "delivery"), "delivery", d);
+}
+
 static int load_sinks(struct ctx *c, const cJSON *root, struct config *cfg)
 {
     const cJSON *sinks = cJSON_GetObjectItemCaseSensitive(root, "sinks"), *it;
@@ -1063,6 +1128,13 @@ static int load_sinks(struct ctx *c, const cJSON *root, struct config *cfg)
         if (s->name == NULL || s->plugin == NULL || s->json_path == NULL || s->settings == NULL)
             return nomem(c);
         cJSON_DeleteItemFromObjectCaseSensitive(s->settings, "plugin");
+        s->delivery = cfg->delivery;
+        path_key(ppath, sizeof(ppath), path, "delivery");
+        rc =
+            load_delivery(c, cJSON_GetObjectItemCaseSensitive(it, "delivery"), ppath, &s->delivery);
+        if (rc != ODSYNC_OK)
+            return rc;
+        cJSON_DeleteItemFromObjectCaseSensitive(s->settings, "delivery");
     }
     return ODSYNC_OK;
 }
@@ -1263,6 +1335,8 @@ static int load_config(struct ctx *c, const cJSON *root, struct config *cfg)
     rc = load_basics(c, root, cfg);
     if (rc == ODSYNC_OK)
         rc = load_plugin_dirs(c, root, cfg);
+    if (rc == ODSYNC_OK)
+        rc = load_top_delivery(c, root, cfg);
     if (rc == ODSYNC_OK)
         rc = load_sinks(c, root, cfg);
     if (rc == ODSYNC_OK)

@@ -9,6 +9,7 @@
 #define ODSYNC_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -21,6 +22,15 @@ enum config_route {
     CONFIG_ROUTE_COUNT
 };
 
+/* Delivery tuning: top-level "delivery", overridable per sink by the sink's own "delivery". */
+struct config_delivery {
+    int64_t max_attempts;          /* dead letter after this many attempts; default 8 */
+    int64_t backoff_base_ms;       /* first retry's backoff ceiling; default 1000 */
+    int64_t backoff_cap_ms;        /* largest backoff ceiling; default 900000 (15 min) */
+    int64_t rate_limit_default_ms; /* pause after 429 without Retry-After; default 60000 */
+    int64_t shutdown_timeout_ms;   /* SIGTERM: wait this long for in-flight batches; 10000 */
+};
+
 /* A sink instance: "sinks": { "<name>": { "plugin": "...", <plugin settings> } }. */
 struct config_sink {
     char *name;      /* instance name (the object key) */
@@ -28,6 +38,7 @@ struct config_sink {
     cJSON *settings; /* the instance object without "plugin"; validated later against the
                         plugin's spec by host_sink_create */
     char *json_path; /* "sinks.crm", for error messages */
+    struct config_delivery delivery; /* the top-level values, overridden by the sink's own */
 };
 
 struct config_office {
@@ -56,8 +67,9 @@ struct config {
     size_t n_sinks;
     struct config_office *offices;
     size_t n_offices;
-    cJSON *campaigns; /* kept for later issues, may be NULL */
-    cJSON *policy;    /* kept for later issues, may be NULL */
+    struct config_delivery delivery; /* top-level "delivery" with defaults applied */
+    cJSON *campaigns;                /* kept for later issues, may be NULL */
+    cJSON *policy;                   /* kept for later issues, may be NULL */
 };
 
 /* Load and validate the file at path. On success *out is a config the caller frees with

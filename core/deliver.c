@@ -3,6 +3,8 @@
  */
 #include "deliver.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +12,7 @@
 
 #include "log.h"
 #include "outbox.h"
+#include "sink_state.h"
 #include "util.h"
 
 void deliver_policy_default(struct deliver_policy *p)
@@ -18,7 +21,14 @@ void deliver_policy_default(struct deliver_policy *p)
     p->backoff_base_ms = 1000;
     p->backoff_cap_ms = 900000;
     p->rate_default_ms = 60000;
-    p->auth_pause_ms = 300000;
+}
+
+void deliver_policy_from_config(struct deliver_policy *p, const struct config_delivery *d)
+{
+    p->max_attempts = (int)d->max_attempts;
+    p->backoff_base_ms = d->backoff_base_ms;
+    p->backoff_cap_ms = d->backoff_cap_ms;
+    p->rate_default_ms = d->rate_limit_default_ms;
 }
 
 /* A thread-local xorshift generator, seeded once per thread. */
@@ -46,6 +56,7 @@ int64_t deliver_backoff_ms(const struct deliver_policy *p, int attempts)
 }
 
 struct apply_args {
+    const char *sink;
     struct outbox_item *items;
     struct host_result *results;
     size_t count;
@@ -61,6 +72,7 @@ static int apply_one(struct store *st, struct apply_args *a, size_t i)
     const struct outbox_item *it = &a->items[i];
     const struct host_result *r = &a->results[i];
     int64_t wait;
+    int rc;
 
     switch (r->status) {
     case ODSYNC_OK:
@@ -71,12 +83,15 @@ static int apply_one(struct store *st, struct apply_args *a, size_t i)
         wait = r->retry_after_ms >= 0 ? r->retry_after_ms : a->policy->rate_default_ms;
         if (a->now + wait > a->pause_until)
             a->pause_until = a->now + wait;
-        return outbox_retry(st, it, a->now + wait, 0, r->status, r->detail);
+        rc = sink_state_pause(st, a->sink, a->now + wait, r->status,
+                              r->detail ? r->detail : "rate limited");
+        return rc != ODSYNC_OK ? rc : outbox_retry(st, it, a->now + wait, 0, r->status, r->detail);
     case ODSYNC_AUTH:
         a->stats->auth++;
-        if (a->now + a->policy->auth_pause_ms > a->pause_until)
-            a->pause_until = a->now + a->policy->auth_pause_ms;
-        return outbox_retry(st, it, a->now + a->policy->auth_pause_ms, 0, r->status, r->detail);
+        a->pause_until = SINK_PAUSED_INDEFINITELY;
+        rc = sink_state_pause(st, a->sink, SINK_PAUSED_INDEFINITELY, r->status,
+                              r->detail ? r->detail : "authentication failed");
+        return rc != ODSYNC_OK ? rc : outbox_retry(st, it, 0, 0, r->status, r->detail);
     case ODSYNC_PERMANENT:
     case ODSYNC_UNSUPPORTED:
     case ODSYNC_CONFIG:
@@ -140,6 +155,7 @@ static int send_one_batch(struct store *st, struct host_sink *sink, struct outbo
         goto cleanup;
     stats->batches++;
     memset(&a, 0, sizeof(a));
+    a.sink = host_sink_name(sink);
     a.items = items;
     a.results = results;
     a.count = count;
@@ -150,8 +166,14 @@ static int send_one_batch(struct store *st, struct host_sink *sink, struct outbo
     if (a.pause_until > 0) {
         *paused = 1;
         stats->paused_until_ms = a.pause_until;
-        log_warn("deliver", "sink %s paused for %lld ms", host_sink_name(sink),
-                 (long long)(a.pause_until - a.now));
+        if (a.pause_until == SINK_PAUSED_INDEFINITELY)
+            log_error("deliver",
+                      "sink %s paused: the remote refused its credentials (AUTH); fix the "
+                      "config and reload, or run `odsync sinks resume %s`",
+                      host_sink_name(sink), host_sink_name(sink));
+        else
+            log_warn("deliver", "sink %s paused for %lld ms (rate limited)", host_sink_name(sink),
+                     (long long)(a.pause_until - a.now));
     }
 cleanup:
     host_results_clear(results, results ? count : 0);
@@ -182,8 +204,17 @@ static int release_tx(struct store *st, void *arg)
     return ODSYNC_OK;
 }
 
-int deliver_sink(struct store *st, struct host_sink *sink, const struct deliver_policy *policy,
-                 struct deliver_stats *stats)
+/* What one pass needs beyond the store and the sink. */
+struct pass_scope {
+    char *const *offices; /* share claims across these; NULL = one FIFO */
+    size_t n_offices;
+    size_t *cursor;         /* rotation over offices */
+    const atomic_int *stop; /* stop between batches when set; may be NULL */
+};
+
+/* One pass: see deliver_sink. */
+static int run_pass(struct store *st, struct host_sink *sink, const struct deliver_policy *policy,
+                    const struct pass_scope *scope, struct deliver_stats *stats)
 {
     const char *name = host_sink_name(sink);
     size_t max = host_sink_descriptor(sink)->max_batch, count = 0;
@@ -191,10 +222,11 @@ int deliver_sink(struct store *st, struct host_sink *sink, const struct deliver_
     int64_t start = util_now_ms();
     int rc = ODSYNC_OK, paused = 0;
 
-    while (!paused) {
+    while (!paused && !(scope->stop != NULL && atomic_load(scope->stop))) {
         /* Claim only what was due when the pass began: a row retried during this pass waits
          * for the next one, so a failing sink is not hammered. */
-        rc = outbox_claim(st, name, start, max, &items, &count);
+        rc = outbox_claim_fair(st, name, scope->offices, scope->n_offices, scope->cursor, start,
+                               max, &items, &count);
         if (rc != ODSYNC_OK || count == 0)
             break;
         rc = send_one_batch(st, sink, items, count, policy, stats, &paused);
@@ -202,8 +234,7 @@ int deliver_sink(struct store *st, struct host_sink *sink, const struct deliver_
             /* Not applied: release the claim (a restart's recovery does it otherwise). */
             struct release_args ra = {items, count, rc};
             if (store_tx(st, release_tx, &ra) != ODSYNC_OK)
-                log_error("deliver", "sink %s: cannot release %zu claimed rows",
-                          host_sink_name(sink), count);
+                log_error("deliver", "sink %s: cannot release %zu claimed rows", name, count);
         }
         outbox_items_free(items, count);
         items = NULL;
@@ -211,4 +242,227 @@ int deliver_sink(struct store *st, struct host_sink *sink, const struct deliver_
             break;
     }
     return rc;
+}
+
+int deliver_sink(struct store *st, struct host_sink *sink, const struct deliver_policy *policy,
+                 struct deliver_stats *stats)
+{
+    size_t cursor = 0;
+    struct pass_scope scope = {NULL, 0, &cursor, NULL};
+    return run_pass(st, sink, policy, &scope, stats);
+}
+
+/* ---- workers ------------------------------------------------------------------------ */
+
+#define WORKER_POLL_MS 1000 /* look at the pause and the outbox at least this often */
+
+struct deliver_worker {
+    pthread_t thread;
+    char *store_path;
+    struct host_sink *sink; /* borrowed */
+    char **offices;
+    size_t n_offices;
+    size_t cursor;
+    struct deliver_policy policy;
+    pthread_mutex_t lock; /* guards wake, stats, ended; with cond */
+    pthread_cond_t cond;  /* signalled by wake, stop and the thread's end */
+    int wake;
+    int ended;
+    atomic_int stop;
+    atomic_int settled;
+    struct deliver_stats stats;
+};
+
+/* Sleep until deadline_ms (monotonic), a wake or a stop. */
+static void worker_wait(struct deliver_worker *w, int64_t ms)
+{
+    struct timespec ts;
+    int64_t until;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    until = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (ms > 0 ? ms : 0);
+    ts.tv_sec = until / 1000;
+    ts.tv_nsec = (long)(until % 1000) * 1000000L;
+    pthread_mutex_lock(&w->lock);
+    while (!w->wake && !atomic_load(&w->stop))
+        if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) != 0)
+            break;
+    w->wake = 0;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* How long to sleep after a pass: until the next row is due or the pause ends (bounded by
+ * the poll interval so an operator's resume is seen). Also updates settled. */
+static int64_t worker_idle_ms(struct deliver_worker *w, struct store *st)
+{
+    const char *name = host_sink_name(w->sink);
+    struct sink_state ss;
+    struct outbox_counts oc;
+    int64_t now = util_now_ms(), next = -1, wait = WORKER_POLL_MS;
+
+    if (sink_state_get(st, name, &ss) == ODSYNC_OK && ss.paused_until > now) {
+        atomic_store(&w->settled, ss.paused_until == SINK_PAUSED_INDEFINITELY);
+        return ss.paused_until - now < wait ? ss.paused_until - now : wait;
+    }
+    if (outbox_count(st, name, &oc) == ODSYNC_OK)
+        atomic_store(&w->settled, oc.pending == 0 && oc.inflight == 0);
+    if (outbox_next_due(st, name, &next) == ODSYNC_OK && next >= 0)
+        wait = next <= now ? 0 : (next - now < wait ? next - now : wait);
+    return wait;
+}
+
+/* The worker thread: pass, sleep, repeat until stopped. */
+static void *worker_main(void *arg)
+{
+    struct deliver_worker *w = arg;
+    struct pass_scope scope = {w->offices, w->n_offices, &w->cursor, &w->stop};
+    struct deliver_stats pass;
+    struct sink_state ss;
+    struct store *st = NULL;
+    char err[512];
+    int rc;
+
+    rc = store_open(w->store_path, &st, err, sizeof(err));
+    if (rc != ODSYNC_OK) {
+        log_error("deliver", "sink %s: worker cannot open the store: %s", host_sink_name(w->sink),
+                  err);
+        goto cleanup;
+    }
+    while (!atomic_load(&w->stop)) {
+        memset(&pass, 0, sizeof(pass));
+        if (sink_state_get(st, host_sink_name(w->sink), &ss) == ODSYNC_OK &&
+            ss.paused_until <= util_now_ms()) {
+            rc = run_pass(st, w->sink, &w->policy, &scope, &pass);
+            if (rc != ODSYNC_OK)
+                log_error("deliver", "sink %s: pass failed: %s (will retry)",
+                          host_sink_name(w->sink), odsync_status_name(rc));
+        }
+        pthread_mutex_lock(&w->lock);
+        w->stats.batches += pass.batches;
+        w->stats.ok += pass.ok;
+        w->stats.retried += pass.retried;
+        w->stats.rate_limited += pass.rate_limited;
+        w->stats.auth += pass.auth;
+        w->stats.dead += pass.dead;
+        if (pass.paused_until_ms > 0)
+            w->stats.paused_until_ms = pass.paused_until_ms;
+        pthread_mutex_unlock(&w->lock);
+        if (pass.batches == 0 || pass.paused_until_ms > 0)
+            worker_wait(w, worker_idle_ms(w, st));
+    }
+cleanup:
+    store_close(st);
+    pthread_mutex_lock(&w->lock);
+    w->ended = 1;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* Free a worker's memory (not the thread). */
+static void worker_free(struct deliver_worker *w)
+{
+    size_t i;
+    if (w == NULL)
+        return;
+    for (i = 0; i < w->n_offices; i++)
+        util_free(w->offices[i]);
+    util_free(w->offices);
+    util_free(w->store_path);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    util_free(w);
+}
+
+int deliver_worker_start(const char *store_path, struct host_sink *sink, char *const *offices,
+                         size_t n, const struct deliver_policy *policy, struct deliver_worker **out,
+                         char *err, size_t errlen)
+{
+    struct deliver_worker *w = NULL;
+    pthread_condattr_t ca;
+    size_t i;
+    int rc = ODSYNC_NOMEM;
+
+    *out = NULL;
+    w = util_calloc(1, sizeof(*w));
+    if (w == NULL)
+        goto cleanup;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    w->sink = sink;
+    w->policy = *policy;
+    w->store_path = util_strdup(store_path);
+    w->offices = util_calloc(n ? n : 1, sizeof(*w->offices));
+    if (w->store_path == NULL || w->offices == NULL)
+        goto cleanup;
+    for (i = 0; i < n; i++) {
+        w->offices[i] = util_strdup(offices[i]);
+        if (w->offices[i] == NULL)
+            goto cleanup;
+        w->n_offices = i + 1;
+    }
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        util_fmt(err, errlen, "sink %s: cannot start a worker thread", host_sink_name(sink));
+        rc = ODSYNC_INTERNAL;
+        goto cleanup;
+    }
+    *out = w;
+    w = NULL;
+    rc = ODSYNC_OK;
+cleanup:
+    if (rc == ODSYNC_NOMEM)
+        util_fmt(err, errlen, "sink %s: out of memory", host_sink_name(sink));
+    worker_free(w);
+    return rc;
+}
+
+void deliver_worker_wake(struct deliver_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->wake = 1;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void deliver_worker_stop(struct deliver_worker *w)
+{
+    atomic_store(&w->stop, 1);
+    deliver_worker_wake(w);
+}
+
+int deliver_worker_join(struct deliver_worker *w, int64_t deadline_ms)
+{
+    struct timespec ts;
+    int ended;
+    ts.tv_sec = deadline_ms / 1000;
+    ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
+    pthread_mutex_lock(&w->lock);
+    while (!w->ended)
+        if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) != 0)
+            break;
+    ended = w->ended;
+    pthread_mutex_unlock(&w->lock);
+    if (!ended)
+        return ODSYNC_RETRY;
+    pthread_join(w->thread, NULL);
+    return ODSYNC_OK;
+}
+
+void deliver_worker_destroy(struct deliver_worker *w)
+{
+    worker_free(w);
+}
+
+int deliver_worker_settled(struct deliver_worker *w)
+{
+    return atomic_load(&w->settled);
+}
+
+void deliver_worker_stats(struct deliver_worker *w, struct deliver_stats *out)
+{
+    pthread_mutex_lock(&w->lock);
+    *out = w->stats;
+    pthread_mutex_unlock(&w->lock);
 }

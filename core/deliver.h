@@ -1,42 +1,85 @@
 /*
- * deliver: move due outbox rows of one sink instance through its plugin, a batch at a time,
- * and apply the per-item results: OK -> done with the remote id; RETRY (and NOMEM, INTERNAL)
- * -> backoff with full jitter, attempt counted, dead letter after the limit; RATE_LIMITED ->
- * the sink pauses until retry-after (default 60 s) without spending attempts; AUTH -> the
- * sink pauses; PERMANENT, UNSUPPORTED, CONFIG -> dead letter now. Only failed items are
- * retried: a batch that partly succeeded is never resent whole.
+ * deliver: move due outbox rows of a sink instance through its plugin, a batch at a time,
+ * and apply the per-item results:
+ *   OK                       -> done, remote id stored
+ *   RETRY, NOMEM, INTERNAL   -> backoff with full jitter (uniform in [0, min(cap, base*2^n)]),
+ *                               attempt counted; dead letter once attempts are exhausted
+ *   RATE_LIMITED             -> the sink pauses until retry-after (or the default), durably,
+ *                               and no attempt is spent
+ *   AUTH                     -> the sink pauses until an operator resumes it or the config
+ *                               is reloaded; the row waits, no attempt spent
+ *   PERMANENT, UNSUPPORTED,
+ *   CONFIG                   -> dead letter now, with class, detail and time
+ * Only failed items are retried: a batch that partly succeeded is never resent whole.
+ *
+ * A worker is one thread per sink instance with its own store connection, so a slow or dead
+ * sink never holds up another; within a sink, claims are shared fairly across offices.
  */
 #ifndef ODSYNC_DELIVER_H
 #define ODSYNC_DELIVER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "host_api.h"
 #include "store.h"
 
 struct deliver_policy {
-    int max_attempts;        /* dead letter after this many counted attempts (default 8) */
-    int64_t backoff_base_ms; /* first backoff ceiling (default 1000) */
-    int64_t backoff_cap_ms;  /* largest backoff ceiling (default 900000) */
-    int64_t rate_default_ms; /* pause when RATE_LIMITED has no retry-after (default 60000) */
-    int64_t auth_pause_ms;   /* pause after AUTH (default 300000) */
+    int max_attempts;        /* dead letter after this many counted attempts */
+    int64_t backoff_base_ms; /* first backoff ceiling */
+    int64_t backoff_cap_ms;  /* largest backoff ceiling */
+    int64_t rate_default_ms; /* pause when RATE_LIMITED has no retry-after */
 };
 
 struct deliver_stats {
     int64_t batches, ok, retried, rate_limited, auth, dead;
-    int64_t paused_until_ms; /* > 0 when the sink paused */
+    int64_t paused_until_ms; /* > 0 when the sink paused (SINK_PAUSED_INDEFINITELY for AUTH) */
 };
 
-/* The defaults above. */
+/* The defaults of config_delivery (8 attempts, 1 s, 15 min, 60 s). */
 void deliver_policy_default(struct deliver_policy *p);
 
-/* Deliver everything due for sink (borrowed) until nothing is due or the sink pauses.
- * Adds to *stats. Returns ODSYNC_OK or a store error. */
+/* The policy a sink's config asks for. */
+void deliver_policy_from_config(struct deliver_policy *p, const struct config_delivery *d);
+
+/* One pass for sink (borrowed): deliver what was due when the pass began, batch after batch,
+ * until nothing of that is left or the sink pauses. Adds to *stats. Does not look at an
+ * existing pause (workers do). Returns ODSYNC_OK or a store error. */
 int deliver_sink(struct store *st, struct host_sink *sink, const struct deliver_policy *policy,
                  struct deliver_stats *stats);
 
-/* Backoff delay for a row that has failed `attempts` times: uniform in [0, min(cap,
- * base * 2^attempts)]. */
+/* Backoff delay for a row that has failed `attempts` times. */
 int64_t deliver_backoff_ms(const struct deliver_policy *p, int attempts);
+
+struct deliver_worker;
+
+/* Start a worker thread for sink (borrowed; must outlive the worker) on the database at
+ * store_path (the worker opens its own connection). offices[0..n) (copied) are shared
+ * fairly. On success *out is a worker the caller stops, joins and destroys. */
+int deliver_worker_start(const char *store_path, struct host_sink *sink, char *const *offices,
+                         size_t n, const struct deliver_policy *policy, struct deliver_worker **out,
+                         char *err, size_t errlen);
+
+/* New rows may be due: look now instead of at the next poll. */
+void deliver_worker_wake(struct deliver_worker *w);
+
+/* Ask the worker to stop after the batch in flight (returns at once). */
+void deliver_worker_stop(struct deliver_worker *w);
+
+/* Wait until the worker thread has ended or deadline_ms (monotonic, util_monotonic_ms) has
+ * passed. ODSYNC_OK when it ended; ODSYNC_RETRY when it is still running (then it must not
+ * be destroyed, nor its plugin closed). */
+int deliver_worker_join(struct deliver_worker *w, int64_t deadline_ms);
+
+/* Free a joined worker; accepts NULL. */
+void deliver_worker_destroy(struct deliver_worker *w);
+
+/* 1 when the worker has nothing left to do: no pending or in-flight rows, or the sink is
+ * paused until an operator acts. */
+int deliver_worker_settled(struct deliver_worker *w);
+
+/* A copy of the worker's cumulative counters. */
+void deliver_worker_stats(struct deliver_worker *w, struct deliver_stats *out);
 
 #endif

@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "deliver.h"
 #include "http_client.h"
 #include "import.h"
@@ -22,6 +24,7 @@
 #include "plugin.h"
 #include "records.h"
 #include "runtime.h"
+#include "sink_state.h"
 #include "util.h"
 
 enum exit_code {
@@ -42,6 +45,9 @@ struct cli {
     const char *config;          /* --config, $ODSYNC_CONFIG or DEFAULT_CONFIG */
     int json;                    /* --json */
     int once;                    /* run --once */
+    int until_idle;              /* run --until-idle */
+    int all;                     /* dlq retry --all */
+    const char *sink;            /* --sink S */
     int help;                    /* --help */
     char *plugin_dirs[MAX_DIRS]; /* --plugin-dir (borrowed from argv) */
     size_t n_plugin_dirs;
@@ -408,10 +414,48 @@ static int cmd_import(struct cli *c)
     return EXIT_OK;
 }
 
+static void iso_time(int64_t ms, char *buf, size_t len);
+
+/* A sink's state in words: "running", "paused until ... (RATE_LIMITED)", "paused (AUTH)". */
+static void state_text(const struct sink_state *ss, char *buf, size_t len)
+{
+    char when[32];
+    if (ss->paused_until <= util_now_ms()) {
+        util_fmt(buf, len, "running");
+    } else if (ss->paused_until == SINK_PAUSED_INDEFINITELY) {
+        util_fmt(buf, len, "paused (%s) until resumed: %s", odsync_status_name(ss->pause_class),
+                 ss->detail);
+    } else {
+        iso_time(ss->paused_until, when, sizeof(when));
+        util_fmt(buf, len, "paused until %s (%s)", when, odsync_status_name(ss->pause_class));
+    }
+}
+
+/* One sink's status line or JSON object. */
+static void status_sink(struct cli *c, struct runtime *rt, size_t i, cJSON *sinks)
+{
+    struct outbox_counts oc;
+    struct sink_state ss;
+    char state[320];
+    outbox_count(rt->store, rt->sinks[i].cfg->name, &oc);
+    sink_state_get(rt->store, rt->sinks[i].cfg->name, &ss);
+    state_text(&ss, state, sizeof(state));
+    if (c->json) {
+        cJSON *s = cJSON_AddObjectToObject(sinks, rt->sinks[i].cfg->name);
+        cJSON_AddNumberToObject(s, "pending", (double)oc.pending);
+        cJSON_AddNumberToObject(s, "inflight", (double)oc.inflight);
+        cJSON_AddNumberToObject(s, "done", (double)oc.done);
+        cJSON_AddNumberToObject(s, "dead", (double)oc.dead);
+        cJSON_AddStringToObject(s, "state", state);
+    } else {
+        printf("%-16s %9lld %9lld %9lld %9lld  %s\n", rt->sinks[i].cfg->name, (long long)oc.pending,
+               (long long)oc.inflight, (long long)oc.done, (long long)oc.dead, state);
+    }
+}
+
 static int cmd_status(struct cli *c)
 {
     struct runtime *rt = NULL;
-    struct outbox_counts oc;
     int64_t n = 0;
     cJSON *j = NULL, *sinks = NULL;
     size_t i;
@@ -424,66 +468,22 @@ static int cmd_status(struct cli *c)
         cJSON_AddNumberToObject(j, "records", (double)n);
         sinks = cJSON_AddObjectToObject(j, "sinks");
     } else {
-        printf("records: %lld\n%-16s %9s %9s %9s %9s\n", (long long)n, "sink", "pending",
-               "inflight", "done", "dead");
+        printf("records: %lld\n%-16s %9s %9s %9s %9s  %s\n", (long long)n, "sink", "pending",
+               "inflight", "done", "dead", "state");
     }
-    for (i = 0; i < rt->n_sinks; i++) {
-        outbox_count(rt->store, rt->sinks[i].cfg->name, &oc);
-        if (c->json) {
-            cJSON *s = cJSON_AddObjectToObject(sinks, rt->sinks[i].cfg->name);
-            cJSON_AddNumberToObject(s, "pending", (double)oc.pending);
-            cJSON_AddNumberToObject(s, "inflight", (double)oc.inflight);
-            cJSON_AddNumberToObject(s, "done", (double)oc.done);
-            cJSON_AddNumberToObject(s, "dead", (double)oc.dead);
-        } else {
-            printf("%-16s %9lld %9lld %9lld %9lld\n", rt->sinks[i].cfg->name, (long long)oc.pending,
-                   (long long)oc.inflight, (long long)oc.done, (long long)oc.dead);
-        }
-    }
+    for (i = 0; i < rt->n_sinks; i++)
+        status_sink(c, rt, i, sinks);
     if (c->json)
         print_json(j);
     runtime_close(rt);
     return EXIT_OK;
 }
 
-/* Sleep up to ms, waking early when a stop is requested. */
-static void nap(int64_t ms)
-{
-    struct timespec ts = {0, 50 * 1000000L};
-    for (int64_t t = 0; t < ms && !stop_requested; t += 50)
-        nanosleep(&ts, NULL);
-}
-
-/* One pass over every sink. *pending: rows still queued. */
-static int run_pass(struct runtime *rt, const struct deliver_policy *pol, int64_t *pending)
-{
-    struct deliver_stats ds;
-    struct outbox_counts oc;
-    size_t i;
-    int rc;
-    *pending = 0;
-    for (i = 0; i < rt->n_sinks && !stop_requested; i++) {
-        memset(&ds, 0, sizeof(ds));
-        rc = deliver_sink(rt->store, rt->sinks[i].sink, pol, &ds);
-        if (rc != ODSYNC_OK)
-            log_error("run", "sink %s: delivery stopped: %s", rt->sinks[i].cfg->name,
-                      odsync_status_name(rc));
-        if (ds.batches > 0)
-            log_info("run", "sink %s: %lld ok, %lld retried, %lld rate-limited, %lld dead",
-                     rt->sinks[i].cfg->name, (long long)ds.ok, (long long)ds.retried,
-                     (long long)ds.rate_limited, (long long)ds.dead);
-        if (outbox_count(rt->store, rt->sinks[i].cfg->name, &oc) == ODSYNC_OK)
-            *pending += oc.pending + oc.inflight;
-    }
-    return ODSYNC_OK;
-}
-
 static int cmd_run(struct cli *c)
 {
+    struct daemon_options opt = {c->once, c->until_idle};
     struct runtime *rt = NULL;
-    struct deliver_policy pol;
     struct sigaction sa;
-    int64_t recovered = 0, pending = 0;
     int rc = open_runtime(c, 0, &rt);
     if (rc != EXIT_OK)
         return rc;
@@ -491,22 +491,147 @@ static int cmd_run(struct cli *c)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    deliver_policy_default(&pol);
-    outbox_recover(rt->store, &recovered);
-    if (recovered > 0)
-        log_warn("run", "recovered %lld deliveries left in flight by an earlier run",
-                 (long long)recovered);
-    log_info("run", "odsync %s running: %zu offices, %zu sinks", ODSYNC_VERSION, rt->cfg->n_offices,
-             rt->n_sinks);
-    while (!stop_requested) {
-        run_pass(rt, &pol, &pending);
-        if (c->once)
-            break;
-        nap(1000);
+    rc = daemon_run(rt, &opt, &stop_requested);
+    if (rc == ODSYNC_RETRY) {
+        /* A plugin call outlived the shutdown deadline: leave without unloading it. */
+        log_shutdown();
+        _exit(EXIT_RUNTIME);
     }
-    log_info("run", "stopped; %lld deliveries pending", (long long)pending);
     runtime_close(rt);
+    return rc == ODSYNC_OK ? EXIT_OK : exit_for(rc);
+}
+
+/* ---- dlq, sinks --------------------------------------------------------------------- */
+
+/* "2026-11-27T16:58:21Z" for ms since the epoch. */
+static void iso_time(int64_t ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *kind_name(int kind)
+{
+    return kind == ODSYNC_KIND_CONTACT ? "contact" : kind == ODSYNC_KIND_TASK ? "task" : "message";
+}
+
+/* `dlq list`: one line (or JSON object) per dead letter. */
+static int dlq_list(struct cli *c, struct runtime *rt)
+{
+    struct outbox_dead *rows = NULL;
+    size_t n = 0, i;
+    char when[32];
+    cJSON *arr;
+    if (outbox_dead_list(rt->store, c->sink, &rows, &n) != ODSYNC_OK)
+        return EXIT_STORE;
+    arr = c->json ? cJSON_CreateArray() : NULL;
+    if (!c->json)
+        printf("%-6s %-10s %-28s %-8s %4s %8s %-12s %-20s %s\n", "ID", "SINK", "KEY", "KIND", "VER",
+               "ATTEMPTS", "CLASS", "WHEN (UTC)", "DETAIL");
+    for (i = 0; i < n; i++) {
+        iso_time(rows[i].dead_at, when, sizeof(when));
+        if (c->json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "id", (double)rows[i].id);
+            cJSON_AddStringToObject(o, "sink", rows[i].sink);
+            cJSON_AddStringToObject(o, "office", rows[i].office);
+            cJSON_AddStringToObject(o, "key", rows[i].key);
+            cJSON_AddStringToObject(o, "kind", kind_name(rows[i].kind));
+            cJSON_AddNumberToObject(o, "version", (double)rows[i].version);
+            cJSON_AddNumberToObject(o, "attempts", rows[i].attempts);
+            cJSON_AddStringToObject(o, "class", odsync_status_name(rows[i].last_class));
+            cJSON_AddStringToObject(o, "detail", rows[i].detail ? rows[i].detail : "");
+            cJSON_AddStringToObject(o, "when", when);
+            cJSON_AddItemToArray(arr, o);
+        } else {
+            printf("%-6lld %-10s %-28s %-8s %4lld %8d %-12s %-20s %s\n", (long long)rows[i].id,
+                   rows[i].sink, rows[i].key, kind_name(rows[i].kind), (long long)rows[i].version,
+                   rows[i].attempts, odsync_status_name(rows[i].last_class), when,
+                   rows[i].detail ? rows[i].detail : "");
+        }
+    }
+    if (c->json)
+        print_json(arr);
+    else
+        printf("%zu dead letter%s\n", n, n == 1 ? "" : "s");
+    outbox_dead_free(rows, n);
     return EXIT_OK;
+}
+
+/* The ID argument of `dlq retry|drop ID`, or 0 with a usage message. */
+static int64_t dlq_id(struct cli *c)
+{
+    int64_t id = 0;
+    if (c->n_args != 2 || util_parse_i64(c->args[1], 1, INT64_MAX, &id) != ODSYNC_OK) {
+        fprintf(stderr, "odsync: usage: odsync dlq %s ID%s\n", c->args[0],
+                strcmp(c->args[0], "retry") == 0 ? "|--all [--sink S]" : "");
+        return 0;
+    }
+    return id;
+}
+
+static int cmd_dlq(struct cli *c)
+{
+    struct runtime *rt = NULL;
+    int64_t id = 0, n = 0;
+    int rc, dropped = 0;
+    if (c->n_args < 1 || (strcmp(c->args[0], "list") != 0 && strcmp(c->args[0], "retry") != 0 &&
+                          strcmp(c->args[0], "drop") != 0)) {
+        fprintf(stderr, "odsync: usage: odsync dlq list|retry|drop ...\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(c->args[0], "list") != 0 && !(c->all && strcmp(c->args[0], "retry") == 0) &&
+        (id = dlq_id(c)) == 0)
+        return EXIT_USAGE;
+    rc = open_runtime(c, 0, &rt);
+    if (rc != EXIT_OK)
+        return rc;
+    if (strcmp(c->args[0], "list") == 0) {
+        rc = dlq_list(c, rt);
+    } else if (strcmp(c->args[0], "retry") == 0) {
+        rc = outbox_dead_retry(rt->store, id, c->sink, &n) == ODSYNC_OK ? EXIT_OK : EXIT_STORE;
+        if (rc == EXIT_OK && n == 0 && id > 0) {
+            fprintf(stderr, "odsync: no dead letter with id %lld\n", (long long)id);
+            rc = EXIT_RUNTIME;
+        } else if (rc == EXIT_OK) {
+            printf("requeued %lld dead letter%s\n", (long long)n, n == 1 ? "" : "s");
+        }
+    } else {
+        rc = outbox_dead_drop(rt->store, id, &dropped) == ODSYNC_OK ? EXIT_OK : EXIT_STORE;
+        if (rc == EXIT_OK && !dropped) {
+            fprintf(stderr, "odsync: no dead letter with id %lld\n", (long long)id);
+            rc = EXIT_RUNTIME;
+        } else if (rc == EXIT_OK) {
+            printf("dropped dead letter %lld\n", (long long)id);
+        }
+    }
+    runtime_close(rt);
+    return rc;
+}
+
+static int cmd_sinks(struct cli *c)
+{
+    struct runtime *rt = NULL;
+    int rc, cleared = 0;
+    if (c->n_args != 2 || strcmp(c->args[0], "resume") != 0) {
+        fprintf(stderr, "odsync: usage: odsync sinks resume NAME\n");
+        return EXIT_USAGE;
+    }
+    rc = open_runtime(c, 0, &rt);
+    if (rc != EXIT_OK)
+        return rc;
+    if (runtime_find_sink(rt, c->args[1]) == NULL) {
+        fprintf(stderr, "odsync: no sink instance named \"%s\" in %s\n", c->args[1], c->config);
+        rc = EXIT_USAGE;
+    } else if (sink_state_resume(rt->store, c->args[1], &cleared) != ODSYNC_OK) {
+        rc = EXIT_STORE;
+    } else {
+        printf(cleared ? "sink %s resumed\n" : "sink %s was not paused\n", c->args[1]);
+    }
+    runtime_close(rt);
+    return rc;
 }
 
 /* ---- dispatch ----------------------------------------------------------------------- */
@@ -514,9 +639,12 @@ static int cmd_run(struct cli *c)
 static int cmd_help(struct cli *c);
 
 static const struct command commands[] = {
-    {"run", cmd_run, "odsync run [--once] [--config FILE]",
-     "Run the sync: deliver queued records to every sink until SIGTERM/SIGINT.\n"
-     "  --once   deliver what is due now, then exit"},
+    {"run", cmd_run, "odsync run [--once|--until-idle] [--config FILE]",
+     "Run the sync: one delivery worker per sink until SIGTERM/SIGINT, which drains the\n"
+     "batches in flight (within delivery.shutdown_timeout_ms) and exits.\n"
+     "  --once        one pass over what is due now, in one thread, then exit\n"
+     "  --until-idle  exit once no sink has anything pending or in flight (or is paused\n"
+     "                until an operator acts)"},
     {"check-config", cmd_check_config, "odsync check-config [--config FILE] [--json]",
      "Validate the config, load every plugin and validate each sink's settings, without\n"
      "opening the database or contacting anything."},
@@ -527,6 +655,12 @@ static const struct command commands[] = {
     {"import", cmd_import, "odsync import FILE [--config FILE] [--json]",
      "Import canonical records (a JSON array of contacts and tasks) into the store and queue\n"
      "the changed ones for their sinks. Unchanged records queue nothing."},
+    {"dlq", cmd_dlq, "odsync dlq list [--sink S] [--json] | retry ID|--all [--sink S] | drop ID",
+     "Dead letters: records a sink refused for good or that ran out of attempts. list shows\n"
+     "which record, which sink, why and when; retry requeues (attempts reset); drop deletes."},
+    {"sinks", cmd_sinks, "odsync sinks resume NAME",
+     "Resume a sink paused after the remote refused its credentials (AUTH) or rate limited\n"
+     "it. `odsync status` shows pauses."},
     {"status", cmd_status, "odsync status [--config FILE] [--json]",
      "Records in the store and outbox rows per sink and state."},
     {"version", cmd_version, "odsync version [--json]", "Print the version and sink ABI."},
@@ -569,6 +703,12 @@ static int parse_args(int argc, char **argv, struct cli *c)
             c->json = 1;
         } else if (strcmp(a, "--once") == 0) {
             c->once = 1;
+        } else if (strcmp(a, "--until-idle") == 0) {
+            c->until_idle = 1;
+        } else if (strcmp(a, "--all") == 0) {
+            c->all = 1;
+        } else if (strcmp(a, "--sink") == 0 && i + 1 < argc) {
+            c->sink = argv[++i];
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             c->help = 1;
         } else if (a[0] == '-' && a[1] != '\0') {

@@ -58,28 +58,37 @@ static char *col_dup(sqlite3_stmt *s, int i, int *oom)
 
 struct claim_args {
     const char *sink;
+    char *const *offices; /* NULL: one FIFO over all offices */
+    size_t n_offices;
+    size_t *cursor;
     int64_t now_ms;
     size_t max;
     struct outbox_item *items;
     size_t count;
 };
 
-/* Select due rows and mark them inflight (inside store_tx). */
-static int claim_tx(struct store *st, void *arg)
+/* Read up to limit due rows (of one office when office != NULL) into a->items. */
+static int select_due(struct store *st, struct claim_args *a, const char *office, size_t limit)
 {
-    struct claim_args *a = arg;
-    sqlite3_stmt *sel, *upd;
+    sqlite3_stmt *sel;
     int rc, oom = 0;
 
-    sel = store_stmt(st, "SELECT id, office, key, kind, version, body, remote_id, attempts"
-                         " FROM outbox WHERE sink = ? AND state = 'pending' AND next_at <= ?"
-                         " ORDER BY next_at, id LIMIT ?");
+    if (office != NULL)
+        sel = store_stmt(st, "SELECT id, office, key, kind, version, body, remote_id, attempts"
+                             " FROM outbox WHERE sink = ?1 AND office = ?4 AND state = 'pending'"
+                             " AND next_at <= ?2 ORDER BY next_at, id LIMIT ?3");
+    else
+        sel = store_stmt(st, "SELECT id, office, key, kind, version, body, remote_id, attempts"
+                             " FROM outbox WHERE sink = ?1 AND state = 'pending' AND next_at <= ?2"
+                             " ORDER BY next_at, id LIMIT ?3");
     if (sel == NULL)
         return ODSYNC_STORE;
     sqlite3_bind_text(sel, 1, a->sink, -1, SQLITE_STATIC);
     sqlite3_bind_int64(sel, 2, a->now_ms);
-    sqlite3_bind_int64(sel, 3, (sqlite3_int64)a->max);
-    while ((rc = sqlite3_step(sel)) == SQLITE_ROW && a->count < a->max) {
+    sqlite3_bind_int64(sel, 3, (sqlite3_int64)limit);
+    if (office != NULL)
+        sqlite3_bind_text(sel, 4, office, -1, SQLITE_STATIC);
+    while (a->count < a->max && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
         struct outbox_item *it = &a->items[a->count++];
         it->id = sqlite3_column_int64(sel, 0);
         it->office = col_dup(sel, 1, &oom);
@@ -90,12 +99,21 @@ static int claim_tx(struct store *st, void *arg)
         it->remote_id = col_dup(sel, 6, &oom);
         it->attempts = sqlite3_column_int(sel, 7);
     }
+    if (a->count >= a->max)
+        rc = SQLITE_DONE;
     sqlite3_reset(sel);
     if (oom)
         return ODSYNC_NOMEM;
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return ODSYNC_STORE;
-    for (size_t i = 0; i < a->count; i++) {
+    return rc == SQLITE_DONE ? ODSYNC_OK : ODSYNC_STORE;
+}
+
+/* Mark the claimed rows inflight. */
+static int mark_inflight(struct store *st, struct claim_args *a)
+{
+    sqlite3_stmt *upd;
+    size_t i;
+    int rc;
+    for (i = 0; i < a->count; i++) {
         upd = store_stmt(st, "UPDATE outbox SET state = 'inflight', claimed_version = version,"
                              " updated_at = ? WHERE id = ?");
         if (upd == NULL)
@@ -109,10 +127,63 @@ static int claim_tx(struct store *st, void *arg)
     return ODSYNC_OK;
 }
 
-int outbox_claim(struct store *st, const char *sink, int64_t now_ms, size_t max,
-                 struct outbox_item **items, size_t *count)
+/* 1 when row id is already among the claimed items. */
+static int claimed(const struct claim_args *a, int64_t id)
 {
-    struct claim_args a = {sink, now_ms, max, NULL, 0};
+    size_t i;
+    for (i = 0; i < a->count; i++)
+        if (a->items[i].id == id)
+            return 1;
+    return 0;
+}
+
+/* Per-office shares, then the rest (inside store_tx). */
+static int claim_tx(struct store *st, void *arg)
+{
+    struct claim_args *a = arg;
+    size_t i, share, before;
+    int rc = ODSYNC_OK;
+
+    if (a->n_offices == 0) {
+        rc = select_due(st, a, NULL, a->max);
+        return rc == ODSYNC_OK ? mark_inflight(st, a) : rc;
+    }
+    share = a->max / a->n_offices ? a->max / a->n_offices : 1;
+    for (i = 0; i < a->n_offices && a->count < a->max && rc == ODSYNC_OK; i++) {
+        const char *office = a->offices[(*a->cursor + i) % a->n_offices];
+        size_t room = a->max - a->count;
+        rc = select_due(st, a, office, share < room ? share : room);
+    }
+    *a->cursor = (*a->cursor + 1) % a->n_offices;
+    /* Fill what the shares left with the oldest other due rows, skipping those taken. */
+    while (rc == ODSYNC_OK && a->count < a->max) {
+        struct claim_args more = *a;
+        struct outbox_item *extra = util_calloc(a->max, sizeof(*extra));
+        size_t j;
+        if (extra == NULL)
+            return ODSYNC_NOMEM;
+        more.items = extra;
+        more.count = 0;
+        rc = select_due(st, &more, NULL, a->max);
+        before = a->count;
+        for (j = 0; j < more.count; j++) {
+            if (a->count < a->max && !claimed(a, extra[j].id)) {
+                a->items[a->count++] = extra[j];
+                memset(&extra[j], 0, sizeof(extra[j]));
+            }
+        }
+        outbox_items_free(extra, more.count);
+        if (a->count == before)
+            break;
+    }
+    return rc == ODSYNC_OK ? mark_inflight(st, a) : rc;
+}
+
+int outbox_claim_fair(struct store *st, const char *sink, char *const *offices, size_t n,
+                      size_t *cursor, int64_t now_ms, size_t max, struct outbox_item **items,
+                      size_t *count)
+{
+    struct claim_args a = {sink, offices, n, cursor, now_ms, max, NULL, 0};
     int rc;
 
     *items = NULL;
@@ -130,6 +201,13 @@ int outbox_claim(struct store *st, const char *sink, int64_t now_ms, size_t max,
     *items = a.items;
     *count = a.count;
     return ODSYNC_OK;
+}
+
+int outbox_claim(struct store *st, const char *sink, int64_t now_ms, size_t max,
+                 struct outbox_item **items, size_t *count)
+{
+    size_t cursor = 0;
+    return outbox_claim_fair(st, sink, NULL, 0, &cursor, now_ms, max, items, count);
 }
 
 void outbox_items_free(struct outbox_item *items, size_t count)
@@ -191,6 +269,7 @@ int outbox_dead(struct store *st, const struct outbox_item *it, int result_class
     sqlite3_stmt *s = store_stmt(
         st, "UPDATE outbox SET state = CASE WHEN version = ?2 THEN 'dead' ELSE 'pending' END,"
             " attempts = CASE WHEN version = ?2 THEN attempts + 1 ELSE 0 END, next_at = 0,"
+            " dead_at = CASE WHEN version = ?2 THEN ?5 ELSE NULL END,"
             " last_class = ?3, last_detail = ?4, updated_at = ?5"
             " WHERE id = ?1 AND state = 'inflight'");
     if (s == NULL)
@@ -237,4 +316,115 @@ int outbox_count(struct store *st, const char *sink, struct outbox_counts *out)
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? ODSYNC_OK : ODSYNC_STORE;
+}
+
+int outbox_next_due(struct store *st, const char *sink, int64_t *next_at)
+{
+    sqlite3_stmt *s = store_stmt(st, "SELECT MIN(next_at) FROM outbox"
+                                     " WHERE sink = ? AND state = 'pending'");
+    int rc;
+    *next_at = -1;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, sink, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+        *next_at = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? ODSYNC_OK : ODSYNC_STORE;
+}
+
+int outbox_dead_list(struct store *st, const char *sink, struct outbox_dead **rows, size_t *count)
+{
+    sqlite3_stmt *s = store_stmt(
+        st, "SELECT id, sink, office, key, kind, version, attempts, last_class, last_detail,"
+            " COALESCE(dead_at, updated_at) FROM outbox"
+            " WHERE state = 'dead' AND (?1 IS NULL OR sink = ?1) ORDER BY dead_at, id");
+    struct outbox_dead *out = NULL, *grown;
+    size_t n = 0, cap = 0;
+    int rc, oom = 0;
+
+    *rows = NULL;
+    *count = 0;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    if (sink != NULL)
+        sqlite3_bind_text(s, 1, sink, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            grown = util_realloc(out, cap * sizeof(*out));
+            if (grown == NULL) {
+                oom = 1;
+                break;
+            }
+            out = grown;
+        }
+        memset(&out[n], 0, sizeof(out[n]));
+        out[n].id = sqlite3_column_int64(s, 0);
+        out[n].sink = col_dup(s, 1, &oom);
+        out[n].office = col_dup(s, 2, &oom);
+        out[n].key = col_dup(s, 3, &oom);
+        out[n].kind = sqlite3_column_int(s, 4);
+        out[n].version = sqlite3_column_int64(s, 5);
+        out[n].attempts = sqlite3_column_int(s, 6);
+        out[n].last_class = sqlite3_column_int(s, 7);
+        out[n].detail = col_dup(s, 8, &oom);
+        out[n].dead_at = sqlite3_column_int64(s, 9);
+        n++;
+    }
+    sqlite3_reset(s);
+    if (oom || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
+        outbox_dead_free(out, n);
+        return oom ? ODSYNC_NOMEM : ODSYNC_STORE;
+    }
+    *rows = out;
+    *count = n;
+    return ODSYNC_OK;
+}
+
+void outbox_dead_free(struct outbox_dead *rows, size_t count)
+{
+    size_t i;
+    for (i = 0; rows != NULL && i < count; i++) {
+        util_free(rows[i].sink);
+        util_free(rows[i].office);
+        util_free(rows[i].key);
+        util_free(rows[i].detail);
+    }
+    util_free(rows);
+}
+
+int outbox_dead_retry(struct store *st, int64_t id, const char *sink, int64_t *requeued)
+{
+    sqlite3_stmt *s = store_stmt(
+        st, "UPDATE outbox SET state = 'pending', attempts = 0, next_at = 0, dead_at = NULL,"
+            " updated_at = ?3 WHERE state = 'dead'"
+            " AND (?1 = 0 OR id = ?1) AND (?2 IS NULL OR sink = ?2)");
+    int rc;
+    *requeued = 0;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_int64(s, 1, id);
+    if (sink != NULL)
+        sqlite3_bind_text(s, 2, sink, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, util_now_ms());
+    rc = step_done(s);
+    if (rc == ODSYNC_OK)
+        *requeued = sqlite3_changes(store_db(st));
+    return rc;
+}
+
+int outbox_dead_drop(struct store *st, int64_t id, int *dropped)
+{
+    sqlite3_stmt *s = store_stmt(st, "DELETE FROM outbox WHERE id = ? AND state = 'dead'");
+    int rc;
+    *dropped = 0;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_int64(s, 1, id);
+    rc = step_done(s);
+    if (rc == ODSYNC_OK)
+        *dropped = sqlite3_changes(store_db(st)) > 0;
+    return rc;
 }

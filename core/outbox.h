@@ -37,6 +37,35 @@ int outbox_enqueue(struct store *st, const char *sink, const char *office, const
  * *items: caller frees with outbox_items_free. */
 int outbox_claim(struct store *st, const char *sink, int64_t now_ms, size_t max,
                  struct outbox_item **items, size_t *count);
+
+/* Fairness across offices: the batch takes an equal share of due rows from each office in
+ * offices[0..n) (borrowed), starting at *cursor and rotating it, then fills what is left.
+ * No office's backlog can hold up another's. n == 0 behaves as outbox_claim. */
+int outbox_claim_fair(struct store *st, const char *sink, char *const *offices, size_t n,
+                      size_t *cursor, int64_t now_ms, size_t max, struct outbox_item **items,
+                      size_t *count);
+
+/* Earliest next_at of a pending row of sink: *next_at = -1 when none is pending. */
+int outbox_next_due(struct store *st, const char *sink, int64_t *next_at);
+
+/* A dead letter, for `odsync dlq list`. Strings owned by the array. */
+struct outbox_dead {
+    int64_t id;
+    char *sink, *office, *key, *detail;
+    int kind, last_class, attempts;
+    int64_t version, dead_at;
+};
+
+/* Dead letters of sink (NULL = all), oldest first. *rows: free with outbox_dead_free. */
+int outbox_dead_list(struct store *st, const char *sink, struct outbox_dead **rows, size_t *count);
+void outbox_dead_free(struct outbox_dead *rows, size_t count); /* accepts NULL */
+
+/* Requeue dead letters (attempts reset, due now): one by id (id > 0), or all of sink
+ * (id == 0; sink NULL = every sink). *requeued = rows changed. */
+int outbox_dead_retry(struct store *st, int64_t id, const char *sink, int64_t *requeued);
+
+/* Delete one dead letter; *dropped = 1 when there was one with that id. */
+int outbox_dead_drop(struct store *st, int64_t id, int *dropped);
 void outbox_items_free(struct outbox_item *items, size_t count); /* accepts NULL */
 
 /* Mark a claimed row delivered (done, or pending again if a newer version arrived). */

@@ -137,8 +137,9 @@ static int check_config_spec(const char *file, const struct odsync_config_spec *
                      spec[i].name, (int)spec[i].type);
             return ODSYNC_ABI;
         }
-        if (strcmp(spec[i].name, "plugin") == 0) {
-            util_fmt(err, errlen, "%s: config[%zu]: the name \"plugin\" is reserved", file, i);
+        if (strcmp(spec[i].name, "plugin") == 0 || strcmp(spec[i].name, "delivery") == 0) {
+            util_fmt(err, errlen, "%s: config[%zu]: the name \"%s\" is reserved", file, i,
+                     spec[i].name);
             return ODSYNC_ABI;
         }
     }

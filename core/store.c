@@ -46,6 +46,13 @@ static const struct migration migrations[] = {
      "  last_detail TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
      "  UNIQUE (sink, office, key));"
      "CREATE INDEX outbox_due ON outbox (sink, state, next_at);"},
+    {2, "dead-letter time, per-office claims, sink pauses",
+     "ALTER TABLE outbox ADD COLUMN dead_at INTEGER;"
+     "CREATE INDEX outbox_office_due ON outbox (sink, office, state, next_at);"
+     "CREATE TABLE sink_state ("
+     "  sink TEXT PRIMARY KEY, paused_until INTEGER NOT NULL DEFAULT 0,"
+     "  pause_class INTEGER NOT NULL DEFAULT 0, pause_detail TEXT,"
+     "  updated_at INTEGER NOT NULL);"},
 };
 
 int store_status(int sqlite_rc)

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "deliver.h"
+#include "sink_state.h"
 #include "host_api.h"
 #include "log.h"
 #include "outbox.h"
@@ -281,18 +282,27 @@ END_TEST
 START_TEST(auth_pauses_sink)
 {
     struct deliver_stats s;
-    int64_t before = util_now_ms();
+    struct sink_state ss;
+    int cleared = 0;
     enqueue("od:main-st:1", "AUTH");
     enqueue("od:main-st:2", "Ok");
     s = deliver();
     ck_assert_int_eq(s.auth, 1);
     ck_assert_int_eq(s.ok, 1);
-    ck_assert_int_ge(s.paused_until_ms, before + policy.auth_pause_ms);
+    ck_assert(s.paused_until_ms == SINK_PAUSED_INDEFINITELY);
     ck_assert_str_eq(state_of("od:main-st:1"), "pending");
     ck_assert_int_eq(int_of("od:main-st:1", "attempts"), 0);
     ck_assert_int_eq(int_of("od:main-st:1", "last_class"), ODSYNC_AUTH);
-    ck_assert_int_ge(int_of("od:main-st:1", "next_at"), before + policy.auth_pause_ms);
+    ck_assert_int_eq(int_of("od:main-st:1", "next_at"), 0);
     ck_assert_str_eq(state_of("od:main-st:2"), "done");
+    /* The pause is durable and lasts until an operator resumes the sink. */
+    ck_assert_int_eq(sink_state_get(st, "crm", &ss), ODSYNC_OK);
+    ck_assert(ss.paused_until == SINK_PAUSED_INDEFINITELY);
+    ck_assert_int_eq(ss.pause_class, ODSYNC_AUTH);
+    ck_assert_int_eq(sink_state_resume(st, "crm", &cleared), ODSYNC_OK);
+    ck_assert_int_eq(cleared, 1);
+    ck_assert_int_eq(sink_state_get(st, "crm", &ss), ODSYNC_OK);
+    ck_assert_int_eq(ss.paused_until, 0);
 }
 END_TEST
 
