@@ -283,3 +283,37 @@ done:
         return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
 }
+
+pid_t tu_spawn(const char *const argv[], const char *log_path)
+{
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        int out = open(log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                       0600);
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(out, 1);
+        dup2(out, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int tu_wait(pid_t pid, int timeout_ms)
+{
+    int status = 0, waited = 0;
+    while (waitpid(pid, &status, WNOHANG) != pid) {
+        if (waited >= timeout_ms) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            break;
+        }
+        usleep(10000);
+        waited += 10;
+    }
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}

@@ -56,6 +56,13 @@ int tu_run_suite(Suite *s);
  * and stores PORT. Fails the test after 10 s. */
 pid_t tu_spawn_server(const char *const argv[], const char *stderr_path, int *port);
 
+/* Start argv in the background with stdin from /dev/null and stdout+stderr appended to
+ * log_path (or /dev/null); returns its pid. */
+pid_t tu_spawn(const char *const argv[], const char *log_path);
+
+/* Wait for pid to exit (up to timeout_ms, then SIGKILL). Returns the status as tu_run. */
+int tu_wait(pid_t pid, int timeout_ms);
+
 /* SIGTERM, then SIGKILL after 5 s; reaps. Returns the exit status as tu_run does. */
 int tu_stop(pid_t pid);
 

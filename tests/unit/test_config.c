@@ -953,6 +953,50 @@ START_TEST(test_fail_nth_allocation_on_errors)
 }
 END_TEST
 
+#define OFFICE_OK "{'id': 'a', 'name': 'N', " TZ_OK ", " OD "}"
+
+/* "delivery": defaults, top-level values, and a sink's own override. */
+START_TEST(test_delivery_defaults_and_overrides)
+{
+    struct config *cfg = parse_ok(doc(OFFICE_OK));
+    ck_assert_int_eq(cfg->delivery.max_attempts, 8);
+    ck_assert_int_eq(cfg->delivery.backoff_base_ms, 1000);
+    ck_assert_int_eq(cfg->delivery.backoff_cap_ms, 900000);
+    ck_assert_int_eq(cfg->delivery.rate_limit_default_ms, 60000);
+    ck_assert_int_eq(cfg->delivery.shutdown_timeout_ms, 10000);
+    config_free(cfg);
+    cfg = parse_ok(J("{'delivery': {'max_attempts': 3, 'backoff_base_ms': 10},"
+                     " 'sinks': {'crm': {'plugin': 'rest', 'delivery': {'max_attempts': 5}},"
+                     " 'sms': {'plugin': 'twilio'}}, 'offices': [" OFFICE_OK "]}"));
+    ck_assert_int_eq(cfg->delivery.max_attempts, 3);
+    ck_assert_int_eq(config_find_sink(cfg, "crm")->delivery.max_attempts, 5);
+    ck_assert_int_eq(config_find_sink(cfg, "crm")->delivery.backoff_base_ms, 10);
+    ck_assert_int_eq(config_find_sink(cfg, "sms")->delivery.max_attempts, 3);
+    /* "delivery" is the host's: the plugin never sees it among its settings. */
+    ck_assert_ptr_null(cJSON_GetObjectItem(config_find_sink(cfg, "crm")->settings, "delivery"));
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_delivery_errors)
+{
+    ck_assert_str_eq(parse_err(doc_extra(OFFICE_OK, "'delivery': {'max_attempts': 0}")),
+                     ORIGIN ": delivery.max_attempts: expected an integer from 1 to 100, got 0");
+    ck_assert_str_eq(parse_err(doc_extra(OFFICE_OK, "'delivery': {'backoff_base_ms': 'fast'}")),
+                     ORIGIN ": delivery.backoff_base_ms: expected an integer, got string");
+    ck_assert_str_eq(parse_err(doc_extra(
+                         OFFICE_OK, "'delivery': {'backoff_base_ms': 500, 'backoff_cap_ms': 10}")),
+                     ORIGIN
+                     ": delivery.backoff_cap_ms: must not be smaller than backoff_base_ms (500)");
+    ck_assert_str_eq(parse_err(doc_extra(OFFICE_OK, "'delivery': {'retries': 3}")),
+                     ORIGIN ": delivery.retries: unknown key");
+    ck_assert_str_eq(parse_err(J("{'sinks': {'crm': {'plugin': 'rest', 'delivery': "
+                                 "{'shutdown_timeout_ms': -1}}}, 'offices': [" OFFICE_OK "]}")),
+                     ORIGIN ": sinks.crm.delivery.shutdown_timeout_ms: expected an integer from "
+                            "0 to 600000, got -1");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -960,6 +1004,8 @@ static Suite *config_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_full_config);
+    tcase_add_test(tc, test_delivery_defaults_and_overrides);
+    tcase_add_test(tc, test_delivery_errors);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_empty_plugin_dirs_and_ipv6_listen);
     tcase_add_test(tc, test_system_zoneinfo);

@@ -408,6 +408,109 @@ START_TEST(claim_out_of_memory_leaves_rows_pending)
 }
 END_TEST
 
+struct enq_office {
+    const char *office, *key;
+};
+
+static int enqueue_office_tx(struct store *s, void *arg)
+{
+    const struct enq_office *e = arg;
+    return outbox_enqueue(s, SINK, e->office, e->key, ODSYNC_KIND_CONTACT, 1, "{}");
+}
+
+/* Office "big" has a backlog of 50 queued first; "small" has 3 queued after. A fair claim of
+ * 10 still takes small's rows at once: no office's backlog holds up another's. */
+START_TEST(fair_claim_shares_across_offices)
+{
+    char *offices[] = {"big", "small"};
+    struct outbox_item *items = NULL;
+    size_t n = 0, cursor = 0, i, small = 0;
+    char key[64];
+    for (i = 0; i < 50; i++) {
+        struct enq_office e = {"big", key};
+        snprintf(key, sizeof(key), "od:big:%zu", i + 1);
+        ck_assert_int_eq(store_tx(st, enqueue_office_tx, &e), ODSYNC_OK);
+    }
+    for (i = 0; i < 3; i++) {
+        struct enq_office e = {"small", key};
+        snprintf(key, sizeof(key), "od:small:%zu", i + 1);
+        ck_assert_int_eq(store_tx(st, enqueue_office_tx, &e), ODSYNC_OK);
+    }
+    ck_assert_int_eq(outbox_claim_fair(st, SINK, offices, 2, &cursor, NOW, 10, &items, &n),
+                     ODSYNC_OK);
+    ck_assert_uint_eq(n, 10); /* the rest of the batch is filled from the backlog */
+    for (i = 0; i < n; i++)
+        small += strcmp(items[i].office, "small") == 0;
+    ck_assert_uint_eq(small, 3);
+    ck_assert_uint_eq(cursor, 1);
+    outbox_items_free(items, n);
+    /* A plain FIFO claim would have taken only "big" rows. */
+}
+END_TEST
+
+START_TEST(next_due_reports_earliest_pending)
+{
+    struct outbox_item *items;
+    int64_t next = 0;
+    ck_assert_int_eq(outbox_next_due(st, SINK, &next), ODSYNC_OK);
+    ck_assert_int_eq(next, -1);
+    enqueue(SINK, KEY, 1, "{}");
+    items = claim(SINK, NOW, 10, 1);
+    ck_assert_int_eq(outbox_retry(st, &items[0], NOW + 5000, 1, ODSYNC_RETRY, "x"), ODSYNC_OK);
+    ck_assert_int_eq(outbox_next_due(st, SINK, &next), ODSYNC_OK);
+    ck_assert_int_eq(next, NOW + 5000);
+    outbox_items_free(items, 1);
+}
+END_TEST
+
+/* Dead letters: listed with record, sink, class, detail and time; retried; dropped. */
+START_TEST(dead_letters_list_retry_drop)
+{
+    struct outbox_item *items;
+    struct outbox_dead *rows = NULL;
+    size_t n = 0;
+    int64_t requeued = 0;
+    int dropped = 0;
+    enqueue(SINK, "od:main-st:1", 1, "{}");
+    enqueue(SINK, "od:main-st:2", 1, "{}");
+    enqueue("other", "od:main-st:3", 1, "{}");
+    items = claim(SINK, NOW, 10, 2);
+    ck_assert_int_eq(outbox_dead(st, &items[0], ODSYNC_PERMANENT, "HTTP 422"), ODSYNC_OK);
+    ck_assert_int_eq(outbox_dead(st, &items[1], ODSYNC_RETRY, "attempts exhausted"), ODSYNC_OK);
+    outbox_items_free(items, 2);
+    items = claim("other", NOW, 10, 1);
+    ck_assert_int_eq(outbox_dead(st, &items[0], ODSYNC_PERMANENT, "bad"), ODSYNC_OK);
+    outbox_items_free(items, 1);
+
+    ck_assert_int_eq(outbox_dead_list(st, SINK, &rows, &n), ODSYNC_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(rows[0].key, "od:main-st:1");
+    ck_assert_str_eq(rows[0].sink, SINK);
+    ck_assert_int_eq(rows[0].last_class, ODSYNC_PERMANENT);
+    ck_assert_str_eq(rows[0].detail, "HTTP 422");
+    ck_assert_int_eq(rows[0].attempts, 1);
+    ck_assert_int_ge(rows[0].dead_at, util_now_ms() - 60000);
+    ck_assert_int_le(rows[0].dead_at, util_now_ms());
+    outbox_dead_free(rows, n);
+    ck_assert_int_eq(outbox_dead_list(st, NULL, &rows, &n), ODSYNC_OK);
+    ck_assert_uint_eq(n, 3);
+    outbox_dead_free(rows, n);
+
+    ck_assert_int_eq(outbox_dead_retry(st, 0, SINK, &requeued), ODSYNC_OK);
+    ck_assert_int_eq(requeued, 2);
+    items = claim(SINK, NOW, 10, 2);
+    ck_assert_int_eq(items[0].attempts, 0);
+    outbox_items_free(items, 2);
+    ck_assert_int_eq(outbox_dead_list(st, NULL, &rows, &n), ODSYNC_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(outbox_dead_drop(st, rows[0].id, &dropped), ODSYNC_OK);
+    ck_assert_int_eq(dropped, 1);
+    ck_assert_int_eq(outbox_dead_drop(st, rows[0].id, &dropped), ODSYNC_OK);
+    ck_assert_int_eq(dropped, 0);
+    outbox_dead_free(rows, n);
+}
+END_TEST
+
 static Suite *outbox_suite(void)
 {
     Suite *s = suite_create("outbox");
@@ -429,6 +532,9 @@ static Suite *outbox_suite(void)
     tcase_add_test(tc, counts_per_state);
     tcase_add_test(tc, enqueue_rolls_back_with_tx);
     tcase_add_test(tc, claim_out_of_memory_leaves_rows_pending);
+    tcase_add_test(tc, fair_claim_shares_across_offices);
+    tcase_add_test(tc, next_due_reports_earliest_pending);
+    tcase_add_test(tc, dead_letters_list_retry_drop);
     suite_add_tcase(s, tc);
     return s;
 }
