@@ -34,7 +34,6 @@ static const struct field contact_fields[] = {
     {"phone_home", F_STRING, NULL},
     {"phone_work", F_STRING, NULL},
     {"patient_status", F_ENUM, "|Patient|NonPatient|Inactive|Archived|Deceased|Prospective|"},
-    {"guarantor_patnum", F_INT, NULL},
     {"sms_consent", F_ENUM, "|yes|no|unknown|"},
     {"email_opt_out", F_BOOL, NULL},
     {"language", F_STRING, NULL},

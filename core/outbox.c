@@ -71,7 +71,7 @@ struct claim_args {
 static int select_due(struct store *st, struct claim_args *a, const char *office, size_t limit)
 {
     sqlite3_stmt *sel;
-    int rc, oom = 0;
+    int rc = SQLITE_DONE, oom = 0;
 
     if (office != NULL)
         sel = store_stmt(st, "SELECT id, office, key, kind, version, body, remote_id, attempts"

@@ -332,21 +332,31 @@ static void reset_connection(struct MHD_Connection *conn)
         setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
-/* Queue a (status 0: reset instead). Does not free a. */
-static enum MHD_Result send_answer(struct MHD_Connection *conn, const struct answer *a)
+/* MHD free callback for a response body from util_malloc. */
+static void free_body(void *p)
+{
+    util_free(p);
+}
+
+/* Queue a (status 0: reset the connection instead). Takes a->body (NULL afterwards). */
+static enum MHD_Result send_answer(struct MHD_Connection *conn, struct answer *a)
 {
     char num[24];
+    char *body = a->body;
     enum MHD_Result ret = MHD_NO;
-    if (a->status == 0) {
-        reset_connection(conn);
+    a->body = NULL;
+    if (a->status == 0 || body == NULL) {
+        if (a->status == 0)
+            reset_connection(conn);
+        util_free(body);
         return MHD_NO;
     }
-    if (a->body == NULL)
-        return MHD_NO;
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(a->body), a->body, MHD_RESPMEM_MUST_COPY);
-    if (resp == NULL)
+        MHD_create_response_from_buffer_with_free_callback(strlen(body), body, free_body);
+    if (resp == NULL) {
+        util_free(body);
         return MHD_NO;
+    }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->type);
     if (a->retry_after >= 0) {
         util_fmt(num, sizeof(num), "%lld", (long long)a->retry_after);
@@ -820,9 +830,8 @@ static int route_admin(struct fake *f, struct MHD_Connection *conn, const char *
     if (!state && !faults && !reset && !item)
         return 0;
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    /* GET /_state stays readable without a token, as it always was; a wrong token is still
-     * refused. Every other admin route needs the token. */
-    if (!(state && auth == NULL) && !util_secure_equal(auth != NULL ? auth : "", f->bearer))
+    /* Every admin route needs the token. */
+    if (!util_secure_equal(auth != NULL ? auth : "", f->bearer))
         answer_error(a, MHD_HTTP_UNAUTHORIZED, "invalid or missing bearer token");
     else if (up->too_big)
         answer_error(a, MHD_HTTP_CONTENT_TOO_LARGE, "request body larger than 16 MiB");
@@ -1148,9 +1157,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         pthread_mutex_unlock(&f->lock);
         log_debug(FAKE_LOG, "%s %s (%zu bytes): %u", method, url, up->body.len, a.status);
     }
-    enum MHD_Result ret = send_answer(conn, &a);
-    util_free(a.body);
-    return ret;
+    return send_answer(conn, &a);
 }
 
 /* MHD completion callback: free the upload. */
@@ -1319,6 +1326,13 @@ static int parse_args(int argc, char **argv, struct options *o, struct faults *f
         const struct fault_field *ff = strchr(name, '_') == NULL ? fault_field_find(name) : NULL;
         int flag = strcmp(name, "help") == 0 || strcmp(name, "verbose") == 0 ||
                    (ff != NULL && ff->type == FF_BOOL);
+        int known = flag || ff != NULL || strcmp(name, "listen") == 0 ||
+                    strcmp(name, "token") == 0 || strcmp(name, "db") == 0 ||
+                    strcmp(name, "state-file") == 0;
+        if (!known) {
+            fprintf(stderr, "fake_rest_crm: unknown flag --%s (see --help)\n", name);
+            return ODSYNC_PARSE;
+        }
         if (flag) {
             if (eq != NULL) {
                 fprintf(stderr, "fake_rest_crm: --%s takes no value\n", name);
@@ -1344,10 +1358,7 @@ static int parse_args(int argc, char **argv, struct options *o, struct faults *f
             o->db = value;
         else if (ff != NULL && ff->type == FF_BOOL)
             *(int *)(void *)((char *)fl + ff->offset) = 1;
-        else if (ff == NULL) {
-            fprintf(stderr, "fake_rest_crm: unknown flag --%s (see --help)\n", name);
-            return ODSYNC_PARSE;
-        } else if (fault_set_text(fl, ff, value) != ODSYNC_OK) {
+        else if (fault_set_text(fl, ff, value) != ODSYNC_OK) {
             fprintf(stderr, "fake_rest_crm: --%s: bad value \"%s\" (%s)\n", name, value,
                     ff->type == FF_RATE ? "expected a number from 0 to 1"
                                         : "expected a non-negative integer in range");

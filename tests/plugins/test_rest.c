@@ -636,7 +636,12 @@ static cJSON *fake_state(int port)
     char url[64];
     struct http_client *c = http_client_create();
     struct odsync_http_response *resp = NULL;
-    struct odsync_http_request req = {.struct_size = sizeof(req), .method = "GET", .url = url};
+    const struct odsync_http_header auth = {"Authorization", "Bearer " TOKEN};
+    struct odsync_http_request req = {.struct_size = sizeof(req),
+                                      .method = "GET",
+                                      .url = url,
+                                      .headers = &auth,
+                                      .header_count = 1};
     util_fmt(url, sizeof(url), "http://127.0.0.1:%d/_state", port);
     ck_assert_int_eq(http_client_perform(c, &req, &resp), ODSYNC_OK);
     cJSON *state = cJSON_Parse(resp->body);

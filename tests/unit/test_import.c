@@ -385,6 +385,23 @@ START_TEST(huge_guarantor_patnum_refused)
 }
 END_TEST
 
+/* A guarantor is referred to by its contact key; the raw PatNum is not passed on. */
+START_TEST(guarantor_becomes_contact_key)
+{
+    cJSON *body;
+    import_ok("[{\"kind\":\"contact\",\"office\":\"main-st\",\"patnum\":7,"
+              "\"guarantor_patnum\":5},"
+              "{\"kind\":\"contact\",\"office\":\"main-st\",\"patnum\":8}]");
+    body = record_body("main-st", "od:main-st:7");
+    ck_assert_str_eq(cJSON_GetObjectItem(body, "guarantor_key")->valuestring, "od:main-st:5");
+    ck_assert_ptr_null(cJSON_GetObjectItem(body, "guarantor_patnum"));
+    cJSON_Delete(body);
+    body = record_body("main-st", "od:main-st:8");
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(body, "guarantor_key")));
+    cJSON_Delete(body);
+}
+END_TEST
+
 START_TEST(null_fields_are_absent)
 {
     struct import_stats s;
@@ -425,6 +442,7 @@ static Suite *import_suite(void)
 
     tcase_add_checked_fixture(ok, setup, teardown);
     tcase_add_test(ok, config_has_what_the_tests_need);
+    tcase_add_test(ok, guarantor_becomes_contact_key);
     tcase_add_test(ok, contacts_and_task_become_records_and_outbox_rows);
     tcase_add_test(ok, identical_reimport_changes_nothing);
     tcase_add_test(ok, member_order_does_not_matter);
