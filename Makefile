@@ -54,6 +54,8 @@ PLUGINS      := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
 PLUGIN_SOS   := $(addprefix $(BUILD)/plugins/,$(addsuffix .so,$(sort $(PLUGINS))))
 FAKE_SRCS    := $(wildcard contrib/fakes/*.c)
 FAKES        := $(FAKE_SRCS:contrib/fakes/%.c=$(BUILD)/contrib/fakes/%)
+ODSIM_SRCS   := $(wildcard contrib/odsim/*.c)
+ODSIM        := $(if $(ODSIM_SRCS),$(BUILD)/contrib/odsim/odsim)
 SUPPORT_SRCS := $(wildcard tests/support/*.c)
 SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/obj/%.o)
 SUPPORT_LIB  := $(BUILD)/lib/libtestsupport.a
@@ -62,7 +64,7 @@ TESTS        := $(TEST_SRCS:%.c=$(BUILD)/%)
 ABI_FIXTURES := $(patsubst tests/abi/fixtures/%.c,$(BUILD)/tests/abi/%.so,$(wildcard tests/abi/fixtures/*.c))
 
 .PHONY: all check check-asan lint install install-sdk clean demo help bench
-all: $(BUILD)/odsync $(PLUGIN_SOS) $(FAKES)
+all: $(BUILD)/odsync $(PLUGIN_SOS) $(FAKES) $(ODSIM)
 
 help:
 	@sed -n '2,11p' Makefile
@@ -100,6 +102,11 @@ $(BUILD)/tests/abi/%.so: $(BUILD)/pobj/tests/abi/fixtures/%.o
 	$(CC) $(PLUGIN_LDFLAGS) -o $@ $^
 
 $(BUILD)/contrib/fakes/%: $(BUILD)/obj/contrib/fakes/%.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(CORE_LIBS)
+
+# The Open Dental simulator: every contrib/odsim/*.c makes one program.
+$(BUILD)/contrib/odsim/odsim: $(ODSIM_SRCS:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(CORE_LIBS)
 
