@@ -58,7 +58,10 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug"};
 static const char *const log_formats[] = {"text", "json"};
 static const char *const office_keys[] = {"id",       "name",       "phone",
                                           "timezone", "opendental", "routes"};
-static const char *const od_keys[] = {"base_url", "tier", "developer_key", "customer_key"};
+static const char *const od_keys[] = {
+    "base_url",          "tier",      "developer_key",   "customer_key",
+    "min_interval_ms",   "page_size", "sync_interval_s", "overlap_s",
+    "recall_reconcile_h"};
 static const char *const od_tiers[] = {"read_all", "paid", "local"};
 static const char *const route_names[CONFIG_ROUTE_COUNT] = {"contact", "task", "sms", "email"};
 
@@ -1169,6 +1172,26 @@ static int load_opendental(struct ctx *c, const cJSON *office, const char *opath
         rc = get_secret(c, od, "developer_key", path, 1, &o->od_developer_key);
     if (rc == ODSYNC_OK)
         rc = get_secret(c, od, "customer_key", path, 1, &o->od_customer_key);
+    if (rc != ODSYNC_OK)
+        return rc;
+    /* Pacing and paging follow the tier unless set: read_all 5 s and 100 rows, paid 1 s and
+     * 100, local none and 1000. */
+    o->od_min_interval_ms = strcmp(o->od_tier, "read_all") == 0 ? 5000
+                            : strcmp(o->od_tier, "paid") == 0   ? 1000
+                                                                : 0;
+    o->od_page_size = strcmp(o->od_tier, "local") == 0 ? 1000 : 100;
+    o->od_sync_interval_s = 300;
+    o->od_overlap_s = 5;
+    o->od_recall_reconcile_h = 24;
+    rc = get_bounded(c, od, "min_interval_ms", path, 0, 60000, &o->od_min_interval_ms);
+    if (rc == ODSYNC_OK)
+        rc = get_bounded(c, od, "page_size", path, 1, 10000, &o->od_page_size);
+    if (rc == ODSYNC_OK)
+        rc = get_bounded(c, od, "sync_interval_s", path, 1, 86400, &o->od_sync_interval_s);
+    if (rc == ODSYNC_OK)
+        rc = get_bounded(c, od, "overlap_s", path, 0, 3600, &o->od_overlap_s);
+    if (rc == ODSYNC_OK)
+        rc = get_bounded(c, od, "recall_reconcile_h", path, 1, 720, &o->od_recall_reconcile_h);
     return rc;
 }
 

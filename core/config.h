@@ -42,14 +42,19 @@ struct config_sink {
 };
 
 struct config_office {
-    char *id;               /* [a-z0-9][a-z0-9_-]{0,31} — part of every deterministic key */
-    char *name;             /* display name */
-    char *phone;            /* office phone, may be NULL */
-    char *timezone;         /* IANA name, verified against the zoneinfo database */
-    char *od_base_url;      /* opendental.base_url */
-    char *od_tier;          /* opendental.tier: "read_all" (default), "paid" or "local" */
-    char *od_developer_key; /* resolved secret */
-    char *od_customer_key;  /* resolved secret */
+    char *id;                   /* [a-z0-9][a-z0-9_-]{0,31} — part of every deterministic key */
+    char *name;                 /* display name */
+    char *phone;                /* office phone, may be NULL */
+    char *timezone;             /* IANA name, verified against the zoneinfo database */
+    char *od_base_url;          /* opendental.base_url */
+    char *od_tier;              /* opendental.tier: "read_all" (default), "paid" or "local" */
+    char *od_developer_key;     /* resolved secret */
+    char *od_customer_key;      /* resolved secret */
+    int64_t od_min_interval_ms; /* pacer: least time between request starts (tier default) */
+    int64_t od_page_size;       /* rows per page: 100 remote, 1000 local (tier default) */
+    int64_t od_sync_interval_s; /* `odsync run`: seconds between passes; default 300 */
+    int64_t od_overlap_s;       /* incremental queries start this far before the watermark */
+    int64_t od_recall_reconcile_h;     /* full recall reconciliation every this many hours; 24 */
     char **routes[CONFIG_ROUTE_COUNT]; /* sink instance names (each exists in sinks) */
     size_t n_routes[CONFIG_ROUTE_COUNT];
 };

@@ -4,12 +4,16 @@
 #include "daemon.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
 #include "deliver.h"
+#include "ingest.h"
 #include "log.h"
+#include "od_client.h"
 #include "outbox.h"
+#include "project.h"
 #include "sink_state.h"
 #include "util.h"
 
@@ -105,20 +109,28 @@ static int all_settled(struct deliver_worker **workers, size_t n)
     return 1;
 }
 
-/* Stop every worker and wait for them until the longest shutdown deadline. */
-static int drain(struct runtime *rt, struct deliver_worker **workers)
+/* The longest shutdown deadline of the sinks, from now (monotonic ms). */
+static int64_t shutdown_deadline(const struct runtime *rt)
 {
-    int64_t timeout = 0, deadline;
+    int64_t timeout = 0;
+    size_t i;
+    for (i = 0; i < rt->n_sinks; i++)
+        if (rt->sinks[i].cfg->delivery.shutdown_timeout_ms > timeout)
+            timeout = rt->sinks[i].cfg->delivery.shutdown_timeout_ms;
+    if (rt->cfg->delivery.shutdown_timeout_ms > timeout)
+        timeout = rt->cfg->delivery.shutdown_timeout_ms;
+    return util_monotonic_ms() + timeout;
+}
+
+/* Stop every worker and wait for them until deadline. */
+static int drain(struct runtime *rt, struct deliver_worker **workers, int64_t deadline)
+{
     size_t i;
     int rc = ODSYNC_OK;
 
-    for (i = 0; i < rt->n_sinks; i++) {
-        if (rt->sinks[i].cfg->delivery.shutdown_timeout_ms > timeout)
-            timeout = rt->sinks[i].cfg->delivery.shutdown_timeout_ms;
+    for (i = 0; i < rt->n_sinks; i++)
         if (workers[i] != NULL)
             deliver_worker_stop(workers[i]);
-    }
-    deadline = util_monotonic_ms() + timeout;
     for (i = 0; i < rt->n_sinks; i++) {
         if (workers[i] == NULL)
             continue;
@@ -126,12 +138,162 @@ static int drain(struct runtime *rt, struct deliver_worker **workers)
             log_error("run",
                       "sink %s did not finish within %lld ms; its in-flight rows will be "
                       "delivered after restart",
-                      rt->sinks[i].cfg->name, (long long)timeout);
+                      rt->sinks[i].cfg->name,
+                      (long long)(rt->sinks[i].cfg->delivery.shutdown_timeout_ms));
             rc = ODSYNC_RETRY;
             continue;
         }
         deliver_worker_destroy(workers[i]);
         workers[i] = NULL;
+    }
+    return rc;
+}
+
+/* ---- ingesters ---------------------------------------------------------------------- */
+
+struct ingester {
+    pthread_t thread;
+    struct runtime *rt;                 /* borrowed */
+    const struct config_office *office; /* borrowed */
+    struct deliver_worker **workers;    /* borrowed: woken when rows are queued */
+    volatile int stop;
+    pthread_mutex_t lock; /* with cond: the wait between passes */
+    pthread_cond_t cond;
+    int ended;
+    atomic_int passes; /* passes finished (complete or not) */
+};
+
+/* Wait up to ms, or until stopped. */
+static void ingester_wait(struct ingester *in, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&in->lock);
+    while (!in->stop)
+        if (pthread_cond_timedwait(&in->cond, &in->lock, &ts) != 0)
+            break;
+    pthread_mutex_unlock(&in->lock);
+}
+
+/* The ingester thread: pass, project, wake the workers, wait; until stopped. */
+static void *ingester_main(void *arg)
+{
+    struct ingester *in = arg;
+    struct ingest_options opt = {NULL, 0, &in->stop};
+    struct ingest_report rep;
+    struct project_stats ps;
+    struct store *st = NULL;
+    struct od_client *c = od_client_create(in->office);
+    char err[512];
+    size_t i;
+
+    if (c == NULL || store_open(in->rt->cfg->store, &st, err, sizeof(err)) != ODSYNC_OK) {
+        log_error("run", "office %s: ingester cannot start", in->office->id);
+        goto cleanup;
+    }
+    while (!in->stop) {
+        ingest_office(st, in->office, c, &opt, &rep);
+        if (project_office(st, in->office, &ps) != ODSYNC_OK)
+            log_error("run", "office %s: projection failed", in->office->id);
+        log_info("run", "office %s: pass %s, %lld requests, %lld contacts changed", in->office->id,
+                 rep.complete ? "complete" : "stopped", (long long)rep.requests,
+                 (long long)ps.changed);
+        for (i = 0; ps.queued > 0 && i < in->rt->n_sinks; i++)
+            if (in->workers[i] != NULL)
+                deliver_worker_wake(in->workers[i]);
+        atomic_fetch_add(&in->passes, 1);
+        ingester_wait(in, in->office->od_sync_interval_s * 1000);
+    }
+cleanup:
+    atomic_fetch_add(&in->passes, 1);
+    od_client_destroy(c);
+    store_close(st);
+    pthread_mutex_lock(&in->lock);
+    in->ended = 1;
+    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+    return NULL;
+}
+
+/* Start one ingester per office (signals stay with the main thread). */
+static struct ingester *start_ingesters(struct runtime *rt, struct deliver_worker **workers)
+{
+    struct ingester *ins = util_calloc(rt->cfg->n_offices ? rt->cfg->n_offices : 1, sizeof(*ins));
+    sigset_t block, old;
+    size_t i;
+    if (ins == NULL)
+        return NULL;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    for (i = 0; i < rt->cfg->n_offices; i++) {
+        ins[i].rt = rt;
+        ins[i].office = &rt->cfg->offices[i];
+        ins[i].workers = workers;
+        pthread_mutex_init(&ins[i].lock, NULL);
+        pthread_cond_init(&ins[i].cond, NULL);
+        if (pthread_create(&ins[i].thread, NULL, ingester_main, &ins[i]) != 0) {
+            log_error("run", "office %s: cannot start an ingester", ins[i].office->id);
+            ins[i].ended = 1;
+            ins[i].rt = NULL; /* never started: nothing to join */
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return ins;
+}
+
+/* 1 when every office finished at least one pass. */
+static int all_passed(const struct ingester *ins, size_t n)
+{
+    size_t i;
+    for (i = 0; ins != NULL && i < n; i++)
+        if (ins[i].rt != NULL && atomic_load(&ins[i].passes) == 0)
+            return 0;
+    return 1;
+}
+
+/* Stop the ingesters and wait for them until deadline (monotonic ms). ODSYNC_RETRY when one
+ * is still running (it must then be left alone). */
+static int stop_ingesters(struct ingester *ins, size_t n, int64_t deadline)
+{
+    struct timespec ts;
+    size_t i;
+    int rc = ODSYNC_OK, ended;
+    for (i = 0; ins != NULL && i < n; i++) {
+        pthread_mutex_lock(&ins[i].lock);
+        ins[i].stop = 1;
+        pthread_cond_broadcast(&ins[i].cond);
+        pthread_mutex_unlock(&ins[i].lock);
+    }
+    for (i = 0; ins != NULL && i < n; i++) {
+        if (ins[i].rt == NULL)
+            continue;
+        for (;;) {
+            pthread_mutex_lock(&ins[i].lock);
+            ended = ins[i].ended;
+            pthread_mutex_unlock(&ins[i].lock);
+            if (ended || util_monotonic_ms() >= deadline)
+                break;
+            ts.tv_sec = 0;
+            ts.tv_nsec = TICK_MS * 1000000L;
+            nanosleep(&ts, NULL);
+        }
+        if (!ended) {
+            log_error("run", "office %s: ingestion did not stop in time", ins[i].office->id);
+            rc = ODSYNC_RETRY;
+            continue;
+        }
+        pthread_join(ins[i].thread, NULL);
+        pthread_cond_destroy(&ins[i].cond);
+        pthread_mutex_destroy(&ins[i].lock);
     }
     return rc;
 }
@@ -147,7 +309,8 @@ int daemon_run(struct runtime *rt, const struct daemon_options *opt,
                const volatile sig_atomic_t *stop)
 {
     struct deliver_worker **workers = NULL;
-    int64_t recovered = 0;
+    struct ingester *ins = NULL;
+    int64_t recovered = 0, deadline;
     int rc;
 
     rc = outbox_recover(rt->store, &recovered);
@@ -162,14 +325,23 @@ int daemon_run(struct runtime *rt, const struct daemon_options *opt,
     if (workers == NULL)
         return ODSYNC_NOMEM;
     rc = start_workers(rt, workers);
+    if (rc == ODSYNC_OK && !opt->deliver_only) {
+        ins = start_ingesters(rt, workers);
+        rc = ins != NULL ? ODSYNC_OK : ODSYNC_NOMEM;
+    }
     log_info("run", "odsync %s running: %zu offices, %zu sinks", ODSYNC_VERSION, rt->cfg->n_offices,
              rt->n_sinks);
-    while (rc == ODSYNC_OK && !*stop && !(opt->until_idle && all_settled(workers, rt->n_sinks)))
+    while (rc == ODSYNC_OK && !*stop &&
+           !(opt->until_idle && all_passed(ins, rt->cfg->n_offices) &&
+             all_settled(workers, rt->n_sinks)))
         tick();
-    if (drain(rt, workers) != ODSYNC_OK)
-        rc = ODSYNC_RETRY; /* workers still running: keep them (and their memory) */
-    else
-        util_free(workers);
+    deadline = shutdown_deadline(rt);
+    if (stop_ingesters(ins, ins ? rt->cfg->n_offices : 0, deadline) != ODSYNC_OK)
+        rc = ODSYNC_RETRY;
+    if (drain(rt, workers, deadline) != ODSYNC_OK || rc == ODSYNC_RETRY)
+        return ODSYNC_RETRY; /* threads still running: keep their memory */
+    util_free(workers);
+    util_free(ins);
     log_info("run", "stopped");
     return rc;
 }

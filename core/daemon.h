@@ -1,7 +1,8 @@
 /*
- * daemon: `odsync run` — recover what a crash left in flight, start one delivery worker per
- * sink instance, wait for a stop request, then drain: in-flight batches finish (their results
- * are committed) within the configured shutdown deadline.
+ * daemon: `odsync run` — recover what a crash left in flight, start one ingester per office
+ * (a pass, the projection, then a wait of opendental.sync_interval_s) and one delivery worker
+ * per sink instance, wait for a stop request, then drain: in-flight batches and pages finish
+ * (their results are committed) within the configured shutdown deadline.
  */
 #ifndef ODSYNC_DAEMON_H
 #define ODSYNC_DAEMON_H
@@ -11,9 +12,10 @@
 #include "runtime.h"
 
 struct daemon_options {
-    int once;       /* one pass per sink in this thread, then return */
-    int until_idle; /* return once every sink has nothing pending or in flight (or is paused
-                       until an operator acts) */
+    int once;         /* one delivery pass per sink in this thread, then return (no ingestion) */
+    int until_idle;   /* return once every office finished a pass and every sink has nothing
+                         pending or in flight (or is paused until an operator acts) */
+    int deliver_only; /* no ingestion: deliver what is queued */
 };
 
 /* Run until *stop becomes non-zero (a signal handler sets it) or the options say so.

@@ -19,9 +19,13 @@
 #include "deliver.h"
 #include "http_client.h"
 #include "import.h"
+#include "ingest.h"
+#include "model.h"
+#include "od_client.h"
 #include "log.h"
 #include "outbox.h"
 #include "plugin.h"
+#include "project.h"
 #include "records.h"
 #include "runtime.h"
 #include "sink_state.h"
@@ -46,8 +50,10 @@ struct cli {
     int json;                    /* --json */
     int once;                    /* run --once */
     int until_idle;              /* run --until-idle */
+    int deliver_only;            /* run --deliver-only */
     int all;                     /* dlq retry --all */
     const char *sink;            /* --sink S */
+    const char *office;          /* --office ID */
     int help;                    /* --help */
     char *plugin_dirs[MAX_DIRS]; /* --plugin-dir (borrowed from argv) */
     size_t n_plugin_dirs;
@@ -453,11 +459,56 @@ static void status_sink(struct cli *c, struct runtime *rt, size_t i, cJSON *sink
     }
 }
 
+/* One office's canonical counts, Open Dental state and checkpoints. */
+static void status_office(struct cli *c, struct runtime *rt, const struct config_office *off,
+                          cJSON *offices)
+{
+    struct model_counts mc;
+    struct ingest_checkpoint cp;
+    char state[32], detail[256], when[32];
+    cJSON *o = NULL, *cps = NULL;
+    int r;
+    model_count(rt->store, off->id, &mc);
+    ingest_office_state(rt->store, off->id, state, sizeof(state), detail, sizeof(detail));
+    if (c->json) {
+        o = cJSON_AddObjectToObject(offices, off->id);
+        cJSON_AddNumberToObject(o, "patients", (double)mc.patients);
+        cJSON_AddNumberToObject(o, "recalls", (double)mc.recalls);
+        cJSON_AddNumberToObject(o, "appointments", (double)mc.appointments);
+        cJSON_AddNumberToObject(o, "procedures", (double)mc.procedures);
+        cJSON_AddNumberToObject(o, "clinics", (double)mc.clinics);
+        cJSON_AddStringToObject(o, "opendental_state", state);
+        cJSON_AddStringToObject(o, "opendental_detail", detail);
+        cps = cJSON_AddObjectToObject(o, "checkpoints");
+    } else {
+        printf("office %s: %lld patients, %lld recalls, %lld appointments, %lld procedures, "
+               "%lld clinics; Open Dental: %s (%s)\n",
+               off->id, (long long)mc.patients, (long long)mc.recalls, (long long)mc.appointments,
+               (long long)mc.procedures, (long long)mc.clinics, state, detail);
+    }
+    for (r = 0; r < INGEST_RESOURCE_COUNT; r++) {
+        ingest_checkpoint_get(rt->store, off->id, (enum ingest_resource)r, &cp);
+        if (cp.completed_at > 0)
+            iso_time(cp.completed_at, when, sizeof(when));
+        else
+            util_fmt(when, sizeof(when), "never");
+        if (c->json) {
+            cJSON *e = cJSON_AddObjectToObject(cps, ingest_resource_name(r));
+            cJSON_AddStringToObject(e, "phase", cp.phase);
+            cJSON_AddStringToObject(e, "watermark", cp.watermark);
+            cJSON_AddStringToObject(e, "completed", when);
+        } else {
+            printf("  %-22s %-12s watermark %-19s last completed %s\n", ingest_resource_name(r),
+                   cp.phase, cp.watermark[0] ? cp.watermark : "-", when);
+        }
+    }
+}
+
 static int cmd_status(struct cli *c)
 {
     struct runtime *rt = NULL;
     int64_t n = 0;
-    cJSON *j = NULL, *sinks = NULL;
+    cJSON *j = NULL, *sinks = NULL, *offices;
     size_t i;
     int rc = open_runtime(c, 0, &rt);
     if (rc != EXIT_OK)
@@ -473,6 +524,9 @@ static int cmd_status(struct cli *c)
     }
     for (i = 0; i < rt->n_sinks; i++)
         status_sink(c, rt, i, sinks);
+    offices = c->json ? cJSON_AddObjectToObject(j, "offices") : NULL;
+    for (i = 0; i < rt->cfg->n_offices; i++)
+        status_office(c, rt, &rt->cfg->offices[i], offices);
     if (c->json)
         print_json(j);
     runtime_close(rt);
@@ -481,7 +535,7 @@ static int cmd_status(struct cli *c)
 
 static int cmd_run(struct cli *c)
 {
-    struct daemon_options opt = {c->once, c->until_idle};
+    struct daemon_options opt = {c->once, c->until_idle, c->deliver_only};
     struct runtime *rt = NULL;
     struct sigaction sa;
     int rc = open_runtime(c, 0, &rt);
@@ -499,6 +553,56 @@ static int cmd_run(struct cli *c)
     }
     runtime_close(rt);
     return rc == ODSYNC_OK ? EXIT_OK : exit_for(rc);
+}
+
+/* ---- sync ---------------------------------------------------------------------------- */
+
+/* One pass and projection for one office; 1 when it completed. */
+static int sync_office(struct runtime *rt, const struct config_office *off)
+{
+    struct ingest_options opt = {stdout, 0, NULL};
+    struct ingest_report rep;
+    struct project_stats ps;
+    struct od_client *c = od_client_create(off);
+    int rc;
+    if (c == NULL)
+        return 0;
+    printf("%s: syncing from %s (pacing %lld ms, pages of %lld)\n", off->id, off->od_base_url,
+           (long long)off->od_min_interval_ms, (long long)off->od_page_size);
+    rc = ingest_office(rt->store, off, c, &opt, &rep);
+    od_client_destroy(c);
+    if (project_office(rt->store, off, &ps) != ODSYNC_OK)
+        rc = ODSYNC_STORE;
+    printf("%s: %s after %lld Open Dental requests; %lld contacts changed, %lld deliveries "
+           "queued\n",
+           off->id, rc == ODSYNC_OK ? "pass complete" : "pass stopped", (long long)rep.requests,
+           (long long)ps.changed, (long long)ps.queued);
+    if (rc != ODSYNC_OK)
+        fprintf(stderr, "odsync: %s\n", rep.detail[0] ? rep.detail : odsync_status_name(rc));
+    return rc == ODSYNC_OK;
+}
+
+static int cmd_sync(struct cli *c)
+{
+    struct runtime *rt = NULL;
+    size_t i;
+    int rc = open_runtime(c, 0, &rt), all_ok = 1, found = 0;
+    if (rc != EXIT_OK)
+        return rc;
+    for (i = 0; i < rt->cfg->n_offices; i++) {
+        if (c->office != NULL && strcmp(c->office, rt->cfg->offices[i].id) != 0)
+            continue;
+        found = 1;
+        all_ok &= sync_office(rt, &rt->cfg->offices[i]);
+    }
+    if (!found) {
+        fprintf(stderr, "odsync: no office \"%s\" in %s\n", c->office, c->config);
+        rc = EXIT_USAGE;
+    } else {
+        rc = all_ok ? EXIT_OK : EXIT_RUNTIME;
+    }
+    runtime_close(rt);
+    return rc;
 }
 
 /* ---- dlq, sinks --------------------------------------------------------------------- */
@@ -639,12 +743,14 @@ static int cmd_sinks(struct cli *c)
 static int cmd_help(struct cli *c);
 
 static const struct command commands[] = {
-    {"run", cmd_run, "odsync run [--once|--until-idle] [--config FILE]",
-     "Run the sync: one delivery worker per sink until SIGTERM/SIGINT, which drains the\n"
-     "batches in flight (within delivery.shutdown_timeout_ms) and exits.\n"
-     "  --once        one pass over what is due now, in one thread, then exit\n"
-     "  --until-idle  exit once no sink has anything pending or in flight (or is paused\n"
-     "                until an operator acts)"},
+    {"run", cmd_run, "odsync run [--once|--until-idle] [--deliver-only] [--config FILE]",
+     "Run the sync: one ingester per office (a pass every opendental.sync_interval_s, then\n"
+     "the projection) and one delivery worker per sink, until SIGTERM/SIGINT, which drains\n"
+     "the batches and pages in flight (within delivery.shutdown_timeout_ms) and exits.\n"
+     "  --until-idle    exit once every office finished a pass and no sink has anything\n"
+     "                  pending or in flight (or is paused until an operator acts)\n"
+     "  --deliver-only  no ingestion: deliver what is already queued\n"
+     "  --once          one delivery pass over what is due now, in one thread, then exit"},
     {"check-config", cmd_check_config, "odsync check-config [--config FILE] [--json]",
      "Validate the config, load every plugin and validate each sink's settings, without\n"
      "opening the database or contacting anything."},
@@ -655,6 +761,11 @@ static const struct command commands[] = {
     {"import", cmd_import, "odsync import FILE [--config FILE] [--json]",
      "Import canonical records (a JSON array of contacts and tasks) into the store and queue\n"
      "the changed ones for their sinks. Unchanged records queue nothing."},
+    {"sync", cmd_sync, "odsync sync [--once] [--office ID] [--config FILE]",
+     "One ingestion pass per office (or the one named): backfill from the checkpoints, or an\n"
+     "incremental pass after it, with a progress line per resource; then the changed patients\n"
+     "are projected into contact records and queued for their sinks. Exit 1 when an office's\n"
+     "pass stopped early (its Open Dental state says why)."},
     {"dlq", cmd_dlq, "odsync dlq list [--sink S] [--json] | retry ID|--all [--sink S] | drop ID",
      "Dead letters: records a sink refused for good or that ran out of attempts. list shows\n"
      "which record, which sink, why and when; retry requeues (attempts reset); drop deletes."},
@@ -705,10 +816,14 @@ static int parse_args(int argc, char **argv, struct cli *c)
             c->once = 1;
         } else if (strcmp(a, "--until-idle") == 0) {
             c->until_idle = 1;
+        } else if (strcmp(a, "--deliver-only") == 0) {
+            c->deliver_only = 1;
         } else if (strcmp(a, "--all") == 0) {
             c->all = 1;
         } else if (strcmp(a, "--sink") == 0 && i + 1 < argc) {
             c->sink = argv[++i];
+        } else if (strcmp(a, "--office") == 0 && i + 1 < argc) {
+            c->office = argv[++i];
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             c->help = 1;
         } else if (a[0] == '-' && a[1] != '\0') {

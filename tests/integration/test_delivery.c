@@ -256,7 +256,7 @@ START_TEST(five_thousand_records_through_faults)
     write_config("\"backoff_base_ms\": 5, \"backoff_cap_ms\": 200, \"max_attempts\": 40", 0);
     rec = write_records(5000, 100, "due");
     ck_assert_int_eq(od("import", rec, NULL, NULL), 0);
-    ck_assert_int_eq(od("run", "--until-idle", NULL, NULL), 0);
+    ck_assert_int_eq(od("run", "--until-idle", "--deliver-only", NULL), 0);
     ck_assert_int_eq(status_of("crm", "pending"), 0);
     ck_assert_int_eq(status_of("crm", "inflight"), 0);
     ck_assert_int_eq(status_of("crm", "done"), 4950);
@@ -297,12 +297,12 @@ END_TEST
 START_TEST(kill_nine_three_times_loses_nothing)
 {
     const char *flags[] = {"--delay-ms", "2", "--fail-rate", "0.1", "--seed", "3", NULL};
-    const char *argv[] = {odsync, "run", "--config", NULL, NULL};
+    const char *argv[] = {odsync, "run", "--deliver-only", "--config", NULL, NULL};
     char *rec;
     int round, delivered_before_last = 0;
     crm_pid = start_fake(flags, &crm_port);
     write_config("\"backoff_base_ms\": 5, \"backoff_cap_ms\": 100, \"max_attempts\": 40", 0);
-    argv[3] = cfg;
+    argv[4] = cfg;
     rec = write_records(1500, 0, "v1");
     ck_assert_int_eq(od("import", rec, NULL, NULL), 0);
     free(rec);
@@ -319,7 +319,7 @@ START_TEST(kill_nine_three_times_loses_nothing)
     }
     delivered_before_last = status_of("crm", "done");
     ck_assert_int_lt(delivered_before_last, 1500); /* the kills really interrupted work */
-    ck_assert_int_eq(od("run", "--until-idle", NULL, NULL), 0);
+    ck_assert_int_eq(od("run", "--until-idle", "--deliver-only", NULL), 0);
     ck_assert_int_eq(status_of("crm", "pending") + status_of("crm", "inflight"), 0);
     ck_assert_int_eq(status_of("crm", "done"), 1500);
     ck_assert_int_eq(assert_crm_equals_store(crm_port), 1500);
@@ -332,14 +332,14 @@ END_TEST
 START_TEST(slow_sink_does_not_hold_up_another)
 {
     const char *hang[] = {"--delay-ms", "60000", NULL};
-    const char *argv[] = {odsync, "run", "--config", NULL, NULL};
+    const char *argv[] = {odsync, "run", "--deliver-only", "--config", NULL, NULL};
     char *rec, *state;
     pid_t pid;
     int i, done = 0;
     crm_pid = start_fake(NULL, &crm_port);
     slow_pid = start_fake(hang, &slow_port);
     write_config("\"shutdown_timeout_ms\": 300", 1);
-    argv[3] = cfg;
+    argv[4] = cfg;
     rec = write_records(300, 0, "due");
     ck_assert_int_eq(od("import", rec, NULL, NULL), 0);
     pid = tu_spawn(argv, logpath);
@@ -357,7 +357,7 @@ START_TEST(slow_sink_does_not_hold_up_another)
     tu_stop(slow_pid);
     slow_pid = start_fake(NULL, &slow_port);
     write_config("\"shutdown_timeout_ms\": 300", 1);
-    ck_assert_int_eq(od("run", "--until-idle", NULL, NULL), 0);
+    ck_assert_int_eq(od("run", "--until-idle", "--deliver-only", NULL), 0);
     ck_assert_int_eq(status_of("slow", "done"), 300);
     state = tu_read_file(logpath);
     ck_assert_ptr_nonnull(strstr(state, "sink slow did not finish within 300 ms"));
@@ -377,7 +377,7 @@ START_TEST(auth_failure_pauses_until_resumed)
     write_config("\"backoff_base_ms\": 5", 0);
     rec = write_records(20, 0, "due");
     ck_assert_int_eq(od("import", rec, NULL, NULL), 0);
-    ck_assert_int_eq(od("run", "--until-idle", NULL, NULL), 0); /* settles: paused */
+    ck_assert_int_eq(od("run", "--until-idle", "--deliver-only", NULL), 0); /* settles: paused */
     ck_assert_int_eq(status_of("crm", "pending"), 20);
     ck_assert_int_eq(status_of("crm", "dead"), 0);
     state = sink_state_text("crm");
@@ -388,7 +388,7 @@ START_TEST(auth_failure_pauses_until_resumed)
     ck_assert_int_eq(od("sinks", "resume", "crm", &out), 0);
     ck_assert_str_eq(out, "sink crm resumed\n");
     free(out);
-    ck_assert_int_eq(od("run", "--until-idle", NULL, NULL), 0);
+    ck_assert_int_eq(od("run", "--until-idle", "--deliver-only", NULL), 0);
     ck_assert_int_eq(status_of("crm", "done"), 20);
     state = sink_state_text("crm");
     ck_assert_str_eq(state, "running");
@@ -407,7 +407,7 @@ START_TEST(dead_letter_commands)
     write_config("\"backoff_base_ms\": 5", 0);
     rec = write_records(9, 3, "due");
     ck_assert_int_eq(od("import", rec, NULL, NULL), 0);
-    ck_assert_int_eq(od("run", "--until-idle", NULL, NULL), 0);
+    ck_assert_int_eq(od("run", "--until-idle", "--deliver-only", NULL), 0);
     ck_assert_int_eq(od("dlq", "list", NULL, &out), 0);
     ck_assert_ptr_nonnull(strstr(out, "od:main-st:3 "));
     ck_assert_ptr_nonnull(strstr(out, "od:main-st:6 "));

@@ -1,0 +1,530 @@
+/*
+ * ingest.c: checkpointed backfill and incremental passes over one office.
+ */
+#include "ingest.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "http_client.h"
+#include "log.h"
+#include "model.h"
+#include "od_rest.h"
+#include "util.h"
+
+#define DT_LEN         20 /* "YYYY-MM-DD HH:MM:SS" + NUL */
+#define QUERY_MAX      512
+#define PROGRESS_PAGES 50
+
+static const char *const resource_names[INGEST_RESOURCE_COUNT] = {
+    "clinics", "patients", "appointments", "procedures", "deleted_appointments", "recalls"};
+
+const char *ingest_resource_name(enum ingest_resource r)
+{
+    return (unsigned)r < INGEST_RESOURCE_COUNT ? resource_names[r] : "unknown";
+}
+
+/* A resource's checkpoint. */
+struct cp {
+    char phase[16];
+    int64_t next_offset;
+    char watermark[DT_LEN];
+    char pass_min[DT_LEN];
+    int64_t completed_at;
+};
+
+/* Copy a column into a fixed buffer ("" for NULL). */
+static void col_copy(sqlite3_stmt *s, int i, char *buf, size_t len)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    util_fmt(buf, len, "%s", t ? (const char *)t : "");
+}
+
+static int cp_load(struct store *st, const char *office, const char *name, struct cp *cp)
+{
+    sqlite3_stmt *s = store_stmt(st, "SELECT phase, next_offset, watermark, pass_min,"
+                                     " completed_at FROM od_checkpoints"
+                                     " WHERE office = ? AND resource = ?");
+    int rc;
+    memset(cp, 0, sizeof(*cp));
+    util_fmt(cp->phase, sizeof(cp->phase), "backfill");
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        col_copy(s, 0, cp->phase, sizeof(cp->phase));
+        cp->next_offset = sqlite3_column_int64(s, 1);
+        col_copy(s, 2, cp->watermark, sizeof(cp->watermark));
+        col_copy(s, 3, cp->pass_min, sizeof(cp->pass_min));
+        cp->completed_at = sqlite3_column_int64(s, 4);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? ODSYNC_OK : ODSYNC_STORE;
+}
+
+/* Save a checkpoint (inside the page's transaction). */
+static int cp_save(struct store *st, const char *office, const char *name, const struct cp *cp)
+{
+    sqlite3_stmt *s = store_stmt(
+        st, "INSERT INTO od_checkpoints (office, resource, phase, next_offset, watermark,"
+            " pass_min, completed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            " ON CONFLICT (office, resource) DO UPDATE SET phase = ?3, next_offset = ?4,"
+            " watermark = ?5, pass_min = ?6, completed_at = ?7, updated_at = ?8");
+    int rc;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, cp->phase, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, cp->next_offset);
+    if (cp->watermark[0])
+        sqlite3_bind_text(s, 5, cp->watermark, -1, SQLITE_STATIC);
+    if (cp->pass_min[0])
+        sqlite3_bind_text(s, 6, cp->pass_min, -1, SQLITE_STATIC);
+    if (cp->completed_at)
+        sqlite3_bind_int64(s, 7, cp->completed_at);
+    sqlite3_bind_int64(s, 8, util_now_ms());
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? ODSYNC_OK : ODSYNC_STORE;
+}
+
+/* ---- row handlers -------------------------------------------------------------------- */
+
+typedef int (*apply_fn)(struct store *st, const char *office, const cJSON *elem, int *changed,
+                        char *why, size_t why_len);
+
+static int apply_clinic(struct store *st, const char *office, const cJSON *elem, int *changed,
+                        char *why, size_t why_len)
+{
+    struct model_clinic m;
+    int rc = od_rest_clinic(elem, &m, why, why_len);
+    if (rc == ODSYNC_OK)
+        rc = model_put_clinic(st, office, &m, changed);
+    model_clinic_clear(&m);
+    return rc;
+}
+
+static int apply_patient(struct store *st, const char *office, const cJSON *elem, int *changed,
+                         char *why, size_t why_len)
+{
+    struct model_patient m;
+    int rc = od_rest_patient(elem, &m, why, why_len);
+    if (rc == ODSYNC_OK)
+        rc = model_put_patient(st, office, &m, changed);
+    model_patient_clear(&m);
+    return rc;
+}
+
+static int apply_appointment(struct store *st, const char *office, const cJSON *elem, int *changed,
+                             char *why, size_t why_len)
+{
+    struct model_appointment m;
+    int rc = od_rest_appointment(elem, &m, why, why_len);
+    if (rc == ODSYNC_OK)
+        rc = model_put_appointment(st, office, &m, changed);
+    model_appointment_clear(&m);
+    return rc;
+}
+
+static int apply_procedure(struct store *st, const char *office, const cJSON *elem, int *changed,
+                           char *why, size_t why_len)
+{
+    struct model_procedure m;
+    int rc = od_rest_procedure(elem, &m, why, why_len);
+    if (rc == ODSYNC_OK)
+        rc = model_put_procedure(st, office, &m, changed);
+    model_procedure_clear(&m);
+    return rc;
+}
+
+static int apply_recall(struct store *st, const char *office, const cJSON *elem, int *changed,
+                        char *why, size_t why_len)
+{
+    struct model_recall m;
+    int rc = od_rest_recall(elem, &m, why, why_len);
+    if (rc == ODSYNC_OK)
+        rc = model_put_recall(st, office, &m, changed);
+    model_recall_clear(&m);
+    return rc;
+}
+
+static int apply_deleted(struct store *st, const char *office, const cJSON *elem, int *changed,
+                         char *why, size_t why_len)
+{
+    int64_t apt = od_rest_hist_aptnum(elem);
+    if (apt <= 0) {
+        util_fmt(why, why_len, "AptNum: missing or not a positive integer");
+        return ODSYNC_PARSE;
+    }
+    return model_delete_appointment(st, office, apt, changed);
+}
+
+/* ---- paging -------------------------------------------------------------------------- */
+
+/* What one read of a resource needs. */
+struct read {
+    struct store *st;
+    const struct config_office *office;
+    struct od_client *c;
+    const struct ingest_options *opt;
+    enum ingest_resource res;
+    const char *query; /* path and fixed query, no Limit/Offset */
+    apply_fn apply;
+    int track_server_time; /* the resource has serverDateTime and a DateTStamp filter */
+    int64_t recall_scope;  /* recalls: patient (> 0), all (0), or -1 when not recalls */
+    struct cp cp;
+    struct ingest_counts *counts;
+    int64_t started_ms;
+};
+
+struct page_args {
+    struct read *r;
+    cJSON *items;
+    int64_t offset;
+};
+
+/* Apply a page's rows and move the checkpoint, in one transaction. */
+static int page_tx(struct store *st, void *arg)
+{
+    struct page_args *a = arg;
+    struct read *r = a->r;
+    const cJSON *elem;
+    const char *server;
+    char why[128];
+    int64_t n = cJSON_GetArraySize(a->items), swept = 0;
+    int rc, changed;
+
+    if (r->recall_scope >= 0 && a->offset == 0) {
+        rc = model_recall_unmark(st, r->office->id, r->recall_scope);
+        if (rc != ODSYNC_OK)
+            return rc;
+    }
+    cJSON_ArrayForEach(elem, a->items)
+    {
+        why[0] = '\0';
+        changed = 0;
+        rc = r->apply(st, r->office->id, elem, &changed, why, sizeof(why));
+        if (rc == ODSYNC_PARSE) {
+            r->counts->skipped++;
+            log_warn("ingest", "office %s: %s: skipped a row: %s", r->office->id,
+                     resource_names[r->res], why);
+            continue;
+        }
+        if (rc != ODSYNC_OK)
+            return rc;
+        r->counts->rows++;
+        r->counts->changed += changed;
+        server = r->track_server_time ? od_rest_server_time(elem) : NULL;
+        if (server != NULL && (r->cp.pass_min[0] == '\0' || strcmp(server, r->cp.pass_min) < 0))
+            util_fmt(r->cp.pass_min, sizeof(r->cp.pass_min), "%s", server);
+    }
+    r->cp.next_offset = a->offset + n;
+    if (n < od_client_page_size(r->c)) { /* the last page: the pass over this resource ends */
+        if (r->recall_scope >= 0) {
+            rc = model_recall_sweep(st, r->office->id, r->recall_scope, &swept);
+            if (rc != ODSYNC_OK)
+                return rc;
+            r->counts->changed += swept;
+        }
+        util_fmt(r->cp.phase, sizeof(r->cp.phase), "incremental");
+        if (r->cp.pass_min[0])
+            util_fmt(r->cp.watermark, sizeof(r->cp.watermark), "%s", r->cp.pass_min);
+        r->cp.pass_min[0] = '\0';
+        r->cp.next_offset = 0;
+        r->cp.completed_at = util_now_ms();
+    }
+    if (r->recall_scope > 0)
+        return ODSYNC_OK; /* per-patient recall reads keep the full read's checkpoint */
+    return cp_save(st, r->office->id, resource_names[r->res], &r->cp);
+}
+
+/* A progress line every PROGRESS_PAGES pages and at the end. */
+static void progress(const struct read *r, int done)
+{
+    double secs = (double)(util_monotonic_ms() - r->started_ms) / 1000.0;
+    if (r->opt == NULL || r->opt->progress == NULL)
+        return;
+    fprintf(r->opt->progress,
+            "%s %-20s %s %lld rows (%lld changed, %lld skipped), %lld pages, %lld requests, "
+            "%.1f s%s\n",
+            r->office->id, resource_names[r->res], done ? "done:" : "...  ",
+            (long long)r->counts->rows, (long long)r->counts->changed,
+            (long long)r->counts->skipped, (long long)r->counts->pages,
+            (long long)r->counts->requests, secs,
+            r->office->od_min_interval_ms > 0 && !done ? " (paced by the office's tier)" : "");
+    fflush(r->opt->progress);
+}
+
+/* Page through r->query from the checkpoint's offset to the end. */
+static int read_all(struct read *r, char *err, size_t errlen)
+{
+    struct od_client_stats before, after;
+    struct page_args a = {r, NULL, r->cp.next_offset};
+    int64_t n;
+    int rc;
+
+    r->started_ms = util_monotonic_ms();
+    for (;;) {
+        if (r->opt != NULL && r->opt->stop != NULL && *r->opt->stop) {
+            util_fmt(err, errlen, "office %s: pass stopped (shutdown)", r->office->id);
+            return ODSYNC_RETRY; /* the checkpoint holds what was committed */
+        }
+        od_client_stats(r->c, &before);
+        rc = od_client_get_page(r->c, r->query, a.offset, &a.items, err, errlen);
+        od_client_stats(r->c, &after);
+        r->counts->requests += after.requests - before.requests;
+        if (rc != ODSYNC_OK)
+            return rc;
+        r->counts->pages++;
+        n = cJSON_GetArraySize(a.items);
+        rc = store_tx(r->st, page_tx, &a);
+        cJSON_Delete(a.items);
+        a.items = NULL;
+        if (rc != ODSYNC_OK) {
+            util_fmt(err, errlen, "office %s: %s: store error", r->office->id,
+                     resource_names[r->res]);
+            return rc;
+        }
+        if (n < od_client_page_size(r->c))
+            break;
+        a.offset += n;
+        if (r->counts->pages % PROGRESS_PAGES == 0)
+            progress(r, 0);
+    }
+    progress(r, 1);
+    return ODSYNC_OK;
+}
+
+/* "YYYY-MM-DD HH:MM:SS" minus seconds, percent-encoded for a query into out. */
+static int since_param(const char *watermark, int64_t minus_s, char *out, size_t len)
+{
+    struct tm tm;
+    time_t t;
+    char buf[DT_LEN];
+    memset(&tm, 0, sizeof(tm));
+    if (strptime(watermark, "%Y-%m-%d %H:%M:%S", &tm) == NULL)
+        return ODSYNC_PARSE;
+    t = timegm(&tm) - (time_t)minus_s; /* naive local time: arithmetic only, no zone */
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+    return http_url_encode(buf, out, len);
+}
+
+/* Read one resource with a DateTStamp filter once it is incremental. */
+static int read_resource(struct read *r, const char *path, const char *fixed, char *err,
+                         size_t errlen)
+{
+    char query[QUERY_MAX], since[64];
+    int rc = cp_load(r->st, r->office->id, resource_names[r->res], &r->cp);
+    if (rc != ODSYNC_OK)
+        return rc;
+    if (strcmp(r->cp.phase, "incremental") == 0 && r->cp.watermark[0] && r->track_server_time) {
+        rc = since_param(r->cp.watermark, r->office->od_overlap_s, since, sizeof(since));
+        if (rc != ODSYNC_OK)
+            return rc;
+        util_fmt(query, sizeof(query), "%s?DateTStamp=%s%s%s", path, since, fixed ? "&" : "",
+                 fixed ? fixed : "");
+    } else {
+        util_fmt(query, sizeof(query), "%s%s%s", path, fixed ? "?" : "", fixed ? fixed : "");
+    }
+    r->query = query;
+    return read_all(r, err, errlen);
+}
+
+/* Deleted appointments since a day before the appointments' watermark. */
+static int read_deleted(struct read *r, char *err, size_t errlen)
+{
+    struct cp apts;
+    char query[QUERY_MAX], day[DT_LEN];
+    struct tm tm;
+    time_t t;
+    int rc = cp_load(r->st, r->office->id, resource_names[INGEST_APPOINTMENTS], &apts);
+    if (rc != ODSYNC_OK || strcmp(apts.phase, "incremental") != 0 || !apts.watermark[0])
+        return rc; /* during the backfill deleted appointments are simply absent */
+    memset(&tm, 0, sizeof(tm));
+    if (strptime(apts.watermark, "%Y-%m-%d %H:%M:%S", &tm) == NULL)
+        return ODSYNC_OK;
+    t = timegm(&tm) - 86400;
+    gmtime_r(&t, &tm);
+    strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+    util_fmt(query, sizeof(query), "/histappointments?HistApptAction=Deleted&dateStart=%s", day);
+    memset(&r->cp, 0, sizeof(r->cp));
+    util_fmt(r->cp.phase, sizeof(r->cp.phase), "incremental");
+    r->query = query;
+    return read_all(r, err, errlen);
+}
+
+/* Patients marked dirty (changed this pass), up to max; *n set. Caller frees. */
+static int64_t *dirty_patients(struct store *st, const char *office, int64_t max, int64_t *n)
+{
+    sqlite3_stmt *s = store_stmt(st, "SELECT patnum FROM od_dirty WHERE office = ? LIMIT ?");
+    int64_t *out = util_calloc((size_t)(max > 0 ? max : 1), sizeof(*out));
+    *n = 0;
+    if (s == NULL || out == NULL) {
+        util_free(out);
+        return NULL;
+    }
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, max);
+    while (*n < max && sqlite3_step(s) == SQLITE_ROW)
+        out[(*n)++] = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return out;
+}
+
+/* Recalls: a full reconciliation when due, else those of the changed patients. */
+static int read_recalls(struct read *r, int full, char *err, size_t errlen)
+{
+    struct model_counts mc;
+    char query[QUERY_MAX];
+    int64_t *pats = NULL, n = 0, i, full_pages;
+    int rc = cp_load(r->st, r->office->id, resource_names[INGEST_RECALLS], &r->cp);
+
+    if (rc == ODSYNC_OK)
+        rc = model_count(r->st, r->office->id, &mc);
+    if (rc != ODSYNC_OK)
+        return rc;
+    full_pages = mc.recalls / od_client_page_size(r->c) + 1;
+    if (!full && strcmp(r->cp.phase, "incremental") == 0 && r->cp.next_offset == 0 &&
+        util_now_ms() - r->cp.completed_at < r->office->od_recall_reconcile_h * 3600000) {
+        pats = dirty_patients(r->st, r->office->id, full_pages + 1, &n);
+        if (pats == NULL)
+            return ODSYNC_NOMEM;
+        full = n > full_pages; /* a full read is cheaper than one request per patient */
+    } else {
+        full = 1;
+    }
+    if (full) {
+        r->recall_scope = 0;
+        util_fmt(query, sizeof(query), "/recalls");
+        r->query = query;
+        rc = read_all(r, err, errlen);
+    }
+    for (i = 0; !full && i < n && rc == ODSYNC_OK; i++) {
+        r->recall_scope = pats[i];
+        util_fmt(query, sizeof(query), "/recalls?PatNum=%lld", (long long)pats[i]);
+        r->query = query;
+        r->cp.next_offset = 0;
+        rc = read_all(r, err, errlen);
+    }
+    util_free(pats);
+    return rc;
+}
+
+/* Record the office's Open Dental state. */
+static void save_state(struct store *st, const struct config_office *office, struct od_client *c)
+{
+    const char *detail = NULL;
+    const char *state = od_state_name(od_client_state(c, &detail));
+    sqlite3_stmt *s = store_stmt(
+        st, "INSERT INTO od_office_state (office, state, detail, since, updated_at)"
+            " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (office) DO UPDATE SET"
+            " since = CASE WHEN state = ?2 THEN since ELSE ?4 END, state = ?2, detail = ?3,"
+            " updated_at = ?4");
+    if (s == NULL)
+        return;
+    sqlite3_bind_text(s, 1, office->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, detail, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, util_now_ms());
+    if (sqlite3_step(s) != SQLITE_DONE)
+        log_error("ingest", "office %s: cannot record its state", office->id);
+    sqlite3_reset(s);
+}
+
+/* A read of resource res with its handler. */
+static void read_init(struct read *r, struct store *st, const struct config_office *office,
+                      struct od_client *c, const struct ingest_options *opt,
+                      enum ingest_resource res, apply_fn apply, int server_time,
+                      struct ingest_report *rep)
+{
+    memset(r, 0, sizeof(*r));
+    r->st = st;
+    r->office = office;
+    r->c = c;
+    r->opt = opt;
+    r->res = res;
+    r->apply = apply;
+    r->track_server_time = server_time;
+    r->recall_scope = -1;
+    r->counts = &rep->res[res];
+}
+
+int ingest_office(struct store *st, const struct config_office *office, struct od_client *c,
+                  const struct ingest_options *opt, struct ingest_report *rep)
+{
+    static const struct {
+        enum ingest_resource res;
+        const char *path, *fixed;
+        apply_fn apply;
+        int server_time;
+    } plain[] = {
+        {INGEST_CLINICS, "/clinics", NULL, apply_clinic, 0},
+        {INGEST_PATIENTS, "/patients/Simple", NULL, apply_patient, 1},
+        {INGEST_APPOINTMENTS, "/appointments", NULL, apply_appointment, 1},
+        {INGEST_PROCEDURES, "/procedurelogs", "ProcStatus=C", apply_procedure, 1},
+    };
+    struct od_client_stats before, after;
+    struct read r;
+    size_t i;
+    int rc = ODSYNC_OK;
+
+    memset(rep, 0, sizeof(*rep));
+    od_client_stats(c, &before);
+    for (i = 0; i < UTIL_ARRAY_LEN(plain) && rc == ODSYNC_OK; i++) {
+        read_init(&r, st, office, c, opt, plain[i].res, plain[i].apply, plain[i].server_time, rep);
+        rc = read_resource(&r, plain[i].path, plain[i].fixed, rep->detail, sizeof(rep->detail));
+    }
+    if (rc == ODSYNC_OK) {
+        read_init(&r, st, office, c, opt, INGEST_DELETED, apply_deleted, 0, rep);
+        rc = read_deleted(&r, rep->detail, sizeof(rep->detail));
+    }
+    if (rc == ODSYNC_OK) {
+        read_init(&r, st, office, c, opt, INGEST_RECALLS, apply_recall, 0, rep);
+        rc = read_recalls(&r, opt != NULL && opt->full_recalls, rep->detail, sizeof(rep->detail));
+    }
+    od_client_stats(c, &after);
+    rep->requests = after.requests - before.requests;
+    rep->complete = rc == ODSYNC_OK;
+    rep->status = rc;
+    save_state(st, office, c);
+    if (rc != ODSYNC_OK)
+        log_warn("ingest", "%s", rep->detail[0] ? rep->detail : odsync_status_name(rc));
+    return rc;
+}
+
+int ingest_checkpoint_get(struct store *st, const char *office, enum ingest_resource r,
+                          struct ingest_checkpoint *out)
+{
+    struct cp cp;
+    int rc = cp_load(st, office, ingest_resource_name(r), &cp);
+    memset(out, 0, sizeof(*out));
+    if (rc != ODSYNC_OK)
+        return rc;
+    util_fmt(out->phase, sizeof(out->phase), "%s", cp.phase);
+    util_fmt(out->watermark, sizeof(out->watermark), "%s", cp.watermark);
+    out->completed_at = cp.completed_at;
+    return ODSYNC_OK;
+}
+
+int ingest_office_state(struct store *st, const char *office, char *state, size_t state_len,
+                        char *detail, size_t detail_len)
+{
+    sqlite3_stmt *s = store_stmt(st, "SELECT state, detail FROM od_office_state WHERE office = ?");
+    int rc;
+    util_fmt(state, state_len, "unknown");
+    util_fmt(detail, detail_len, "no pass yet");
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        col_copy(s, 0, state, state_len);
+        col_copy(s, 1, detail, detail_len);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? ODSYNC_OK : ODSYNC_STORE;
+}

@@ -1,0 +1,631 @@
+/*
+ * model.c: canonical structs, normalisation, and storage with change detection.
+ */
+#include "model.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "records.h"
+#include "util.h"
+
+/* ---- clearing ------------------------------------------------------------------------ */
+
+void model_patient_clear(struct model_patient *p)
+{
+    if (p == NULL)
+        return;
+    util_free(p->last_name);
+    util_free(p->first_name);
+    util_free(p->middle_initial);
+    util_free(p->preferred_name);
+    util_free(p->status);
+    util_free(p->email);
+    util_free(p->phone_mobile);
+    util_free(p->phone_home);
+    util_free(p->phone_work);
+    util_free(p->birthdate);
+    util_free(p->sms_consent);
+    util_free(p->prefer_contact);
+    util_free(p->prefer_recall);
+    util_free(p->language);
+    util_free(p->changed_at);
+    memset(p, 0, sizeof(*p));
+}
+
+void model_recall_clear(struct model_recall *r)
+{
+    if (r == NULL)
+        return;
+    util_free(r->date_due);
+    util_free(r->date_previous);
+    util_free(r->date_scheduled);
+    util_free(r->disable_until);
+    util_free(r->interval);
+    util_free(r->changed_at);
+    memset(r, 0, sizeof(*r));
+}
+
+void model_appointment_clear(struct model_appointment *a)
+{
+    if (a == NULL)
+        return;
+    util_free(a->status);
+    util_free(a->start);
+    util_free(a->dismissed_at);
+    util_free(a->changed_at);
+    memset(a, 0, sizeof(*a));
+}
+
+void model_procedure_clear(struct model_procedure *p)
+{
+    if (p == NULL)
+        return;
+    util_free(p->proc_date);
+    util_free(p->status);
+    util_free(p->changed_at);
+    memset(p, 0, sizeof(*p));
+}
+
+void model_clinic_clear(struct model_clinic *c)
+{
+    if (c == NULL)
+        return;
+    util_free(c->description);
+    util_free(c->abbr);
+    util_free(c->phone);
+    memset(c, 0, sizeof(*c));
+}
+
+/* ---- normalisation ------------------------------------------------------------------- */
+
+int model_phone_e164(const char *raw, char *out, size_t out_len)
+{
+    char digits[16];
+    size_t n = 0;
+    const char *d;
+
+    if (out_len > 0)
+        out[0] = '\0';
+    if (raw == NULL || out_len < 13)
+        return 0;
+    for (; *raw != '\0'; raw++) {
+        if (isdigit((unsigned char)*raw)) {
+            if (n >= 11)
+                return 0;
+            digits[n++] = *raw;
+        } else if (!strchr(" ()-.+/", *raw)) {
+            return 0; /* letters, extensions: not a number we can text */
+        }
+    }
+    digits[n] = '\0';
+    d = digits;
+    if (n == 11 && digits[0] == '1')
+        d = digits + 1;
+    else if (n != 10)
+        return 0;
+    if (d[0] < '2' || d[3] < '2')
+        return 0; /* NANP: area code and exchange start with 2-9 */
+    return util_fmt(out, out_len, "+1%s", d) == ODSYNC_OK;
+}
+
+int model_email_valid(const char *s)
+{
+    const char *at, *dot, *p;
+    size_t n;
+    if (s == NULL)
+        return 0;
+    n = strlen(s);
+    at = strchr(s, '@');
+    if (n == 0 || n > 254 || at == NULL || at == s || strchr(at + 1, '@') != NULL)
+        return 0;
+    for (p = s; *p != '\0'; p++)
+        if ((unsigned char)*p <= ' ' || *p == '"' || *p == ',' || *p == ';' || *p == 0x7f)
+            return 0;
+    dot = strrchr(at + 1, '.');
+    return dot != NULL && dot > at + 1 && dot[1] != '\0' && strstr(at, "..") == NULL;
+}
+
+/* 1 when s[0..10) is a real YYYY-MM-DD date after year 1800. */
+static int real_date(const char *s)
+{
+    static const int days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y = 0, m, d, i;
+    for (i = 0; i < 10; i++) {
+        if (i == 4 || i == 7) {
+            if (s[i] != '-')
+                return 0;
+        } else if (!isdigit((unsigned char)s[i])) {
+            return 0;
+        }
+    }
+    for (i = 0; i < 4; i++)
+        y = y * 10 + (s[i] - '0');
+    m = (s[5] - '0') * 10 + (s[6] - '0');
+    d = (s[8] - '0') * 10 + (s[9] - '0');
+    if (y <= 1800 || m < 1 || m > 12 || d < 1 || d > days[m - 1])
+        return 0;
+    return !(m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+}
+
+char *model_date(const char *s)
+{
+    if (s == NULL || strlen(s) < 10 || !real_date(s))
+        return NULL;
+    if (s[10] != '\0' && s[10] != ' ' && s[10] != 'T')
+        return NULL;
+    return util_strndup(s, 10);
+}
+
+char *model_datetime(const char *s)
+{
+    char *out;
+    int i;
+    if (s == NULL || strlen(s) < 19 || !real_date(s) || (s[10] != ' ' && s[10] != 'T'))
+        return NULL;
+    for (i = 11; i < 19; i++)
+        if ((i == 13 || i == 16) ? s[i] != ':' : !isdigit((unsigned char)s[i]))
+            return NULL;
+    out = util_strndup(s, 19);
+    if (out != NULL)
+        out[10] = ' ';
+    return out;
+}
+
+int model_bool_string(const char *s)
+{
+    if (s == NULL)
+        return -1;
+    if (strcasecmp(s, "true") == 0)
+        return 1;
+    if (strcasecmp(s, "false") == 0)
+        return 0;
+    return -1;
+}
+
+/* ---- JSON bodies --------------------------------------------------------------------- */
+
+/* Add a string member or null. Returns 0 on NOMEM. */
+static int add_str(cJSON *o, const char *name, const char *v)
+{
+    return (v ? cJSON_AddStringToObject(o, name, v) : cJSON_AddNullToObject(o, name)) != NULL;
+}
+
+/* Add an integer member. Returns 0 on NOMEM. */
+static int add_int(cJSON *o, const char *name, int64_t v)
+{
+    return cJSON_AddNumberToObject(o, name, (double)v) != NULL;
+}
+
+/* Print and delete o (NULL when o is NULL or printing fails). Caller frees with util_free. */
+static char *finish(cJSON *o, int ok)
+{
+    char *s = NULL, *copy = NULL;
+    if (o != NULL && ok)
+        s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (s != NULL)
+        copy = util_strdup(s);
+    cJSON_free(s);
+    return copy;
+}
+
+char *model_patient_json(const struct model_patient *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o != NULL;
+    ok = ok && add_int(o, "patnum", p->patnum) && add_str(o, "last_name", p->last_name) &&
+         add_str(o, "first_name", p->first_name) &&
+         add_str(o, "middle_initial", p->middle_initial) &&
+         add_str(o, "preferred_name", p->preferred_name) && add_str(o, "status", p->status) &&
+         add_str(o, "email", p->email) && add_str(o, "phone_mobile", p->phone_mobile) &&
+         add_str(o, "phone_home", p->phone_home) && add_str(o, "phone_work", p->phone_work) &&
+         add_str(o, "birthdate", p->birthdate) && add_int(o, "guarantor", p->guarantor) &&
+         add_int(o, "clinic_num", p->clinic_num) && add_str(o, "sms_consent", p->sms_consent) &&
+         add_str(o, "prefer_contact", p->prefer_contact) &&
+         add_str(o, "prefer_recall", p->prefer_recall) && add_str(o, "language", p->language);
+    return finish(o, ok);
+}
+
+static char *recall_json(const struct model_recall *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o != NULL;
+    ok = ok && add_int(o, "recall_num", r->recall_num) && add_int(o, "patnum", r->patnum) &&
+         add_int(o, "recall_type", r->recall_type) && add_str(o, "date_due", r->date_due) &&
+         add_str(o, "date_previous", r->date_previous) &&
+         add_str(o, "date_scheduled", r->date_scheduled) &&
+         add_str(o, "disable_until", r->disable_until) &&
+         cJSON_AddBoolToObject(o, "disabled", r->disabled) != NULL &&
+         add_str(o, "interval", r->interval);
+    return finish(o, ok);
+}
+
+static char *appointment_json(const struct model_appointment *a)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o != NULL;
+    ok = ok && add_int(o, "apt_num", a->apt_num) && add_int(o, "patnum", a->patnum) &&
+         add_int(o, "clinic_num", a->clinic_num) && add_int(o, "prov_num", a->prov_num) &&
+         add_str(o, "status", a->status) && add_str(o, "start", a->start) &&
+         add_str(o, "dismissed_at", a->dismissed_at) &&
+         cJSON_AddBoolToObject(o, "is_new_patient", a->is_new_patient) != NULL;
+    return finish(o, ok);
+}
+
+static char *procedure_json(const struct model_procedure *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o != NULL;
+    ok = ok && add_int(o, "proc_num", p->proc_num) && add_int(o, "patnum", p->patnum) &&
+         add_int(o, "apt_num", p->apt_num) && add_str(o, "proc_date", p->proc_date) &&
+         add_str(o, "status", p->status);
+    return finish(o, ok);
+}
+
+static char *clinic_json(const struct model_clinic *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o != NULL;
+    ok = ok && add_int(o, "clinic_num", c->clinic_num) &&
+         add_str(o, "description", c->description) && add_str(o, "abbr", c->abbr) &&
+         add_str(o, "phone", c->phone) && cJSON_AddBoolToObject(o, "hidden", c->hidden) != NULL;
+    return finish(o, ok);
+}
+
+/* ---- storage ------------------------------------------------------------------------- */
+
+/* Step a statement that returns no rows and reset it. */
+static int step_done(sqlite3_stmt *s)
+{
+    int rc;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? ODSYNC_OK : ODSYNC_STORE;
+}
+
+/* Mark a patient dirty: the projection rebuilds what depends on it. */
+static int mark_dirty(struct store *st, const char *office, int64_t patnum)
+{
+    sqlite3_stmt *s =
+        store_stmt(st, "INSERT OR IGNORE INTO od_dirty (office, patnum) VALUES (?, ?)");
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, patnum);
+    return step_done(s);
+}
+
+/* *same = 1 when the row (office, pk) exists with this hash. sql selects the hash. */
+static int same_hash(struct store *st, const char *sql, const char *office, int64_t pk,
+                     const char *hash, int *same)
+{
+    sqlite3_stmt *s = store_stmt(st, sql);
+    int rc;
+    *same = 0;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, pk);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *same = strcmp((const char *)sqlite3_column_text(s, 0), hash) == 0;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? ODSYNC_OK : ODSYNC_STORE;
+}
+
+/* Hash body into hex; NOMEM when body is NULL (its printing failed). */
+static int hash_body(const char *body, char hex[65])
+{
+    return body == NULL ? ODSYNC_NOMEM : records_hash(body, strlen(body), hex);
+}
+
+int model_put_patient(struct store *st, const char *office, const struct model_patient *p,
+                      int *changed)
+{
+    char *body = model_patient_json(p), hash[65];
+    sqlite3_stmt *s;
+    int rc, same = 0;
+
+    *changed = 0;
+    rc = hash_body(body, hash);
+    if (rc == ODSYNC_OK)
+        rc = same_hash(st, "SELECT hash FROM od_patients WHERE office = ? AND patnum = ?", office,
+                       p->patnum, hash, &same);
+    if (rc != ODSYNC_OK || same)
+        goto cleanup;
+    s = store_stmt(st, "INSERT INTO od_patients (office, patnum, status, guarantor, clinic, hash,"
+                       " body, changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                       " ON CONFLICT (office, patnum) DO UPDATE SET status = ?3, guarantor = ?4,"
+                       " clinic = ?5, hash = ?6, body = ?7, changed_at = ?8, updated_at = ?9");
+    rc = ODSYNC_STORE;
+    if (s == NULL)
+        goto cleanup;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, p->patnum);
+    sqlite3_bind_text(s, 3, p->status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, p->guarantor);
+    sqlite3_bind_int64(s, 5, p->clinic_num);
+    sqlite3_bind_text(s, 6, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, body, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 8, p->changed_at, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 9, util_now_ms());
+    rc = step_done(s);
+    if (rc == ODSYNC_OK)
+        rc = mark_dirty(st, office, p->patnum);
+    *changed = rc == ODSYNC_OK;
+cleanup:
+    util_free(body);
+    return rc;
+}
+
+/* Set the recall's seen flag (a reconciliation saw it). */
+static int recall_seen(struct store *st, const char *office, int64_t recall_num)
+{
+    sqlite3_stmt *s =
+        store_stmt(st, "UPDATE od_recalls SET seen = 1 WHERE office = ? AND recall_num = ?");
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, recall_num);
+    return step_done(s);
+}
+
+int model_put_recall(struct store *st, const char *office, const struct model_recall *r,
+                     int *changed)
+{
+    char *body = recall_json(r), hash[65];
+    sqlite3_stmt *s;
+    int rc, same = 0;
+
+    *changed = 0;
+    rc = hash_body(body, hash);
+    if (rc == ODSYNC_OK)
+        rc = same_hash(st, "SELECT hash FROM od_recalls WHERE office = ? AND recall_num = ?",
+                       office, r->recall_num, hash, &same);
+    if (rc == ODSYNC_OK && same)
+        rc = recall_seen(st, office, r->recall_num);
+    if (rc != ODSYNC_OK || same)
+        goto cleanup;
+    s = store_stmt(st, "INSERT INTO od_recalls (office, recall_num, patnum, recall_type, date_due,"
+                       " date_scheduled, disabled, seen, hash, body, changed_at, updated_at)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11)"
+                       " ON CONFLICT (office, recall_num) DO UPDATE SET patnum = ?3,"
+                       " recall_type = ?4, date_due = ?5, date_scheduled = ?6, disabled = ?7,"
+                       " seen = 1, hash = ?8, body = ?9, changed_at = ?10, updated_at = ?11");
+    rc = ODSYNC_STORE;
+    if (s == NULL)
+        goto cleanup;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, r->recall_num);
+    sqlite3_bind_int64(s, 3, r->patnum);
+    sqlite3_bind_int64(s, 4, r->recall_type);
+    sqlite3_bind_text(s, 5, r->date_due, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, r->date_scheduled, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 7, r->disabled);
+    sqlite3_bind_text(s, 8, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 9, body, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 10, r->changed_at, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 11, util_now_ms());
+    rc = step_done(s);
+    if (rc == ODSYNC_OK)
+        rc = mark_dirty(st, office, r->patnum);
+    *changed = rc == ODSYNC_OK;
+cleanup:
+    util_free(body);
+    return rc;
+}
+
+int model_put_appointment(struct store *st, const char *office, const struct model_appointment *a,
+                          int *changed)
+{
+    char *body = appointment_json(a), hash[65];
+    sqlite3_stmt *s;
+    int rc, same = 0;
+
+    *changed = 0;
+    rc = hash_body(body, hash);
+    if (rc == ODSYNC_OK)
+        rc = same_hash(st, "SELECT hash FROM od_appointments WHERE office = ? AND apt_num = ?",
+                       office, a->apt_num, hash, &same);
+    if (rc != ODSYNC_OK || same)
+        goto cleanup;
+    s = store_stmt(st, "INSERT INTO od_appointments (office, apt_num, patnum, status, start, hash,"
+                       " body, changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                       " ON CONFLICT (office, apt_num) DO UPDATE SET patnum = ?3, status = ?4,"
+                       " start = ?5, hash = ?6, body = ?7, changed_at = ?8, updated_at = ?9");
+    rc = ODSYNC_STORE;
+    if (s == NULL)
+        goto cleanup;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, a->apt_num);
+    sqlite3_bind_int64(s, 3, a->patnum);
+    sqlite3_bind_text(s, 4, a->status, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, a->start, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, body, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 8, a->changed_at, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 9, util_now_ms());
+    rc = step_done(s);
+    if (rc == ODSYNC_OK)
+        rc = mark_dirty(st, office, a->patnum);
+    *changed = rc == ODSYNC_OK;
+cleanup:
+    util_free(body);
+    return rc;
+}
+
+int model_put_procedure(struct store *st, const char *office, const struct model_procedure *p,
+                        int *changed)
+{
+    char *body = procedure_json(p), hash[65];
+    sqlite3_stmt *s;
+    int rc, same = 0;
+
+    *changed = 0;
+    rc = hash_body(body, hash);
+    if (rc == ODSYNC_OK)
+        rc = same_hash(st, "SELECT hash FROM od_procedures WHERE office = ? AND proc_num = ?",
+                       office, p->proc_num, hash, &same);
+    if (rc != ODSYNC_OK || same)
+        goto cleanup;
+    s = store_stmt(st, "INSERT INTO od_procedures (office, proc_num, patnum, proc_date, status,"
+                       " hash, changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                       " ON CONFLICT (office, proc_num) DO UPDATE SET patnum = ?3, proc_date = ?4,"
+                       " status = ?5, hash = ?6, changed_at = ?7, updated_at = ?8");
+    rc = ODSYNC_STORE;
+    if (s == NULL)
+        goto cleanup;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, p->proc_num);
+    sqlite3_bind_int64(s, 3, p->patnum);
+    sqlite3_bind_text(s, 4, p->proc_date, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, p->status, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, p->changed_at, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 8, util_now_ms());
+    rc = step_done(s);
+    if (rc == ODSYNC_OK)
+        rc = mark_dirty(st, office, p->patnum);
+    *changed = rc == ODSYNC_OK;
+cleanup:
+    util_free(body);
+    return rc;
+}
+
+int model_put_clinic(struct store *st, const char *office, const struct model_clinic *c,
+                     int *changed)
+{
+    char *body = clinic_json(c), hash[65];
+    sqlite3_stmt *s;
+    int rc, same = 0;
+
+    *changed = 0;
+    rc = hash_body(body, hash);
+    if (rc == ODSYNC_OK)
+        rc = same_hash(st, "SELECT hash FROM od_clinics WHERE office = ? AND clinic_num = ?",
+                       office, c->clinic_num, hash, &same);
+    if (rc != ODSYNC_OK || same)
+        goto cleanup;
+    s = store_stmt(st, "INSERT INTO od_clinics (office, clinic_num, hash, body, updated_at)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (office, clinic_num)"
+                       " DO UPDATE SET hash = ?3, body = ?4, updated_at = ?5");
+    rc = ODSYNC_STORE;
+    if (s == NULL)
+        goto cleanup;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, c->clinic_num);
+    sqlite3_bind_text(s, 3, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, body, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, util_now_ms());
+    rc = step_done(s);
+    *changed = rc == ODSYNC_OK;
+cleanup:
+    util_free(body);
+    return rc;
+}
+
+int model_delete_appointment(struct store *st, const char *office, int64_t apt_num, int *changed)
+{
+    sqlite3_stmt *s = store_stmt(st, "DELETE FROM od_appointments WHERE office = ?"
+                                     " AND apt_num = ? RETURNING patnum");
+    int64_t patnum = 0;
+    int rc;
+    *changed = 0;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, apt_num);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        patnum = sqlite3_column_int64(s, 0);
+        rc = sqlite3_step(s);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return ODSYNC_STORE;
+    if (patnum == 0)
+        return ODSYNC_OK;
+    *changed = 1;
+    return mark_dirty(st, office, patnum);
+}
+
+int model_recall_unmark(struct store *st, const char *office, int64_t patnum)
+{
+    sqlite3_stmt *s = store_stmt(st, "UPDATE od_recalls SET seen = 0 WHERE office = ?1"
+                                     " AND (?2 = 0 OR patnum = ?2)");
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, patnum);
+    return step_done(s);
+}
+
+int model_recall_sweep(struct store *st, const char *office, int64_t patnum, int64_t *deleted)
+{
+    sqlite3_stmt *s = store_stmt(st, "INSERT OR IGNORE INTO od_dirty (office, patnum)"
+                                     " SELECT office, patnum FROM od_recalls"
+                                     " WHERE office = ?1 AND (?2 = 0 OR patnum = ?2) AND seen = 0");
+    int rc;
+    *deleted = 0;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, patnum);
+    rc = step_done(s);
+    if (rc != ODSYNC_OK)
+        return rc;
+    s = store_stmt(st, "DELETE FROM od_recalls WHERE office = ?1 AND (?2 = 0 OR patnum = ?2)"
+                       " AND seen = 0");
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, patnum);
+    rc = step_done(s);
+    if (rc == ODSYNC_OK)
+        *deleted = sqlite3_changes(store_db(st));
+    return rc;
+}
+
+/* COUNT(*) of one table for office. */
+static int count_of(struct store *st, const char *sql, const char *office, int64_t *out)
+{
+    sqlite3_stmt *s = store_stmt(st, sql);
+    int rc;
+    *out = 0;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? ODSYNC_OK : ODSYNC_STORE;
+}
+
+int model_count(struct store *st, const char *office, struct model_counts *out)
+{
+    int rc;
+    memset(out, 0, sizeof(*out));
+    rc = count_of(st, "SELECT COUNT(*) FROM od_patients WHERE office = ?", office, &out->patients);
+    if (rc == ODSYNC_OK)
+        rc =
+            count_of(st, "SELECT COUNT(*) FROM od_recalls WHERE office = ?", office, &out->recalls);
+    if (rc == ODSYNC_OK)
+        rc = count_of(st, "SELECT COUNT(*) FROM od_appointments WHERE office = ?", office,
+                      &out->appointments);
+    if (rc == ODSYNC_OK)
+        rc = count_of(st, "SELECT COUNT(*) FROM od_procedures WHERE office = ?", office,
+                      &out->procedures);
+    if (rc == ODSYNC_OK)
+        rc =
+            count_of(st, "SELECT COUNT(*) FROM od_clinics WHERE office = ?", office, &out->clinics);
+    if (rc == ODSYNC_OK)
+        rc = count_of(st, "SELECT COUNT(*) FROM od_dirty WHERE office = ?", office, &out->dirty);
+    return rc;
+}

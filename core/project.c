@@ -1,0 +1,183 @@
+/*
+ * project.c: dirty patients into contact records and outbox rows.
+ */
+#include "project.h"
+
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "keys.h"
+#include "outbox.h"
+#include "records.h"
+#include "util.h"
+
+#define CHUNK   500
+#define KEY_LEN 96
+
+/* A text column of a one-row query on (office, patnum), or NULL; caller frees. */
+static char *one_text(struct store *st, const char *sql, const char *office, int64_t patnum)
+{
+    sqlite3_stmt *s = store_stmt(st, sql);
+    char *out = NULL;
+    if (s == NULL)
+        return NULL;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, patnum);
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+        out = util_strdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_reset(s);
+    return out;
+}
+
+/* Copy member name of from into to (null when absent). */
+static int copy_member(cJSON *to, const char *to_name, const cJSON *from, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, name);
+    cJSON *dup = v ? cJSON_Duplicate(v, 0) : cJSON_CreateNull();
+    return dup != NULL && cJSON_AddItemToObject(to, to_name, dup);
+}
+
+/* A text member (or null). */
+static int add_text(cJSON *o, const char *name, const char *v)
+{
+    return (v ? cJSON_AddStringToObject(o, name, v) : cJSON_AddNullToObject(o, name)) != NULL;
+}
+
+/* The contact record of a patient, or NULL (no such patient, or NOMEM). Caller frees. */
+static char *contact_body(struct store *st, const char *office, int64_t patnum, const char *key)
+{
+    char *pbody = one_text(st, "SELECT body FROM od_patients WHERE office = ? AND patnum = ?",
+                           office, patnum);
+    char *due = one_text(st,
+                         "SELECT MIN(date_due) FROM od_recalls WHERE office = ? AND patnum = ?"
+                         " AND disabled = 0 AND date_due IS NOT NULL",
+                         office, patnum);
+    char *visit = one_text(st,
+                           "SELECT MAX(d) FROM (SELECT proc_date AS d FROM od_procedures"
+                           " WHERE office = ?1 AND patnum = ?2 AND status = 'C' UNION ALL"
+                           " SELECT substr(start, 1, 10) FROM od_appointments WHERE office = ?1"
+                           " AND patnum = ?2 AND status = 'Complete')",
+                           office, patnum);
+    char gkey[KEY_LEN], *out = NULL;
+    cJSON *p = pbody ? cJSON_Parse(pbody) : NULL, *c = NULL;
+    const cJSON *g;
+    int ok;
+
+    if (p == NULL)
+        goto cleanup;
+    g = cJSON_GetObjectItemCaseSensitive(p, "guarantor");
+    if (!cJSON_IsNumber(g) ||
+        keys_contact(gkey, sizeof(gkey), office, (int64_t)g->valuedouble) != ODSYNC_OK)
+        gkey[0] = '\0';
+    c = cJSON_CreateObject();
+    ok = c != NULL && add_text(c, "key", key) && add_text(c, "office", office) &&
+         cJSON_AddNumberToObject(c, "patnum", (double)patnum) != NULL &&
+         copy_member(c, "first_name", p, "first_name") &&
+         copy_member(c, "last_name", p, "last_name") &&
+         copy_member(c, "preferred_name", p, "preferred_name") &&
+         copy_member(c, "email", p, "email") && copy_member(c, "phone_mobile", p, "phone_mobile") &&
+         copy_member(c, "phone_home", p, "phone_home") &&
+         copy_member(c, "phone_work", p, "phone_work") &&
+         copy_member(c, "patient_status", p, "status") &&
+         add_text(c, "guarantor_key", gkey[0] ? gkey : NULL) &&
+         copy_member(c, "sms_consent", p, "sms_consent") &&
+         cJSON_AddFalseToObject(c, "email_opt_out") != NULL &&
+         copy_member(c, "language", p, "language") && add_text(c, "recall_due", due) &&
+         cJSON_AddNullToObject(c, "recall_stage") != NULL && add_text(c, "last_visit", visit) &&
+         cJSON_AddFalseToObject(c, "reactivation") != NULL &&
+         cJSON_AddNullToObject(c, "updated_at") != NULL;
+    if (ok) {
+        char *printed = cJSON_PrintUnformatted(c);
+        out = util_strdup(printed);
+        cJSON_free(printed);
+    }
+cleanup:
+    cJSON_Delete(c);
+    cJSON_Delete(p);
+    util_free(pbody);
+    util_free(due);
+    util_free(visit);
+    return out;
+}
+
+/* Forget that a patient is dirty. */
+static int clear_dirty(struct store *st, const char *office, int64_t patnum)
+{
+    sqlite3_stmt *s = store_stmt(st, "DELETE FROM od_dirty WHERE office = ? AND patnum = ?");
+    int rc;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, patnum);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? ODSYNC_OK : ODSYNC_STORE;
+}
+
+/* Project one patient (inside the chunk's transaction). */
+static int project_one(struct store *st, const struct config_office *office, int64_t patnum,
+                       struct project_stats *stats)
+{
+    char key[KEY_LEN], *body = NULL;
+    int64_t version = 0;
+    size_t i;
+    int rc, changed = 0;
+
+    rc = keys_contact(key, sizeof(key), office->id, patnum);
+    if (rc != ODSYNC_OK)
+        return clear_dirty(st, office->id, patnum);
+    body = contact_body(st, office->id, patnum, key);
+    if (body != NULL)
+        rc = records_upsert(st, office->id, key, ODSYNC_KIND_CONTACT, body, &changed, &version);
+    for (i = 0; rc == ODSYNC_OK && changed && i < office->n_routes[CONFIG_ROUTE_CONTACT]; i++) {
+        rc = outbox_enqueue(st, office->routes[CONFIG_ROUTE_CONTACT][i], office->id, key,
+                            ODSYNC_KIND_CONTACT, version, body);
+        stats->queued += rc == ODSYNC_OK;
+    }
+    if (rc == ODSYNC_OK)
+        rc = clear_dirty(st, office->id, patnum); /* a patient not (yet) known: nothing to do */
+    stats->patients++;
+    stats->changed += changed;
+    util_free(body);
+    return rc;
+}
+
+struct chunk_args {
+    const struct config_office *office;
+    struct project_stats *stats;
+    int64_t done; /* out: patients handled in this chunk */
+};
+
+/* Project up to CHUNK dirty patients in one transaction. */
+static int chunk_tx(struct store *st, void *arg)
+{
+    struct chunk_args *a = arg;
+    int64_t pats[CHUNK], n = 0, i;
+    sqlite3_stmt *s = store_stmt(st, "SELECT patnum FROM od_dirty WHERE office = ? LIMIT ?");
+    int rc = ODSYNC_OK;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, a->office->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, CHUNK);
+    while (n < CHUNK && sqlite3_step(s) == SQLITE_ROW)
+        pats[n++] = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    for (i = 0; i < n && rc == ODSYNC_OK; i++)
+        rc = project_one(st, a->office, pats[i], a->stats);
+    a->done = n;
+    return rc;
+}
+
+int project_office(struct store *st, const struct config_office *office,
+                   struct project_stats *stats)
+{
+    struct chunk_args a = {office, stats, 0};
+    int rc;
+    memset(stats, 0, sizeof(*stats));
+    do {
+        a.done = 0;
+        rc = store_tx(st, chunk_tx, &a);
+    } while (rc == ODSYNC_OK && a.done == CHUNK);
+    return rc;
+}
