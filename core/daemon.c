@@ -208,6 +208,15 @@ static void *ingester_main(void *arg)
             if (in->workers[i] != NULL)
                 deliver_worker_wake(in->workers[i]);
         atomic_fetch_add(&in->passes, 1);
+        if (rep.status == ODSYNC_AUTH) {
+            /* Keys refused: asking again cannot help. Paused until the config is reloaded. */
+            log_error("run",
+                      "office %s: Open Dental refused the keys; ingestion paused until the "
+                      "configuration is reloaded (state: auth)",
+                      in->office->id);
+            ingester_wait(in, INT64_MAX / 4);
+            continue;
+        }
         ingester_wait(in, in->office->od_sync_interval_s * 1000);
     }
 cleanup:
