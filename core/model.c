@@ -163,11 +163,19 @@ char *model_date(const char *s)
 char *model_datetime(const char *s)
 {
     char *out;
-    int i;
-    if (s == NULL || strlen(s) < 19 || !real_date(s) || (s[10] != ' ' && s[10] != 'T'))
+    size_t n, i;
+    if (s == NULL || (n = strlen(s)) < 19 || !real_date(s) || (s[10] != ' ' && s[10] != 'T'))
         return NULL;
     for (i = 11; i < 19; i++)
         if ((i == 13 || i == 16) ? s[i] != ':' : !isdigit((unsigned char)s[i]))
+            return NULL;
+    if ((s[11] - '0') * 10 + (s[12] - '0') > 23 || s[14] > '5' || s[17] > '5')
+        return NULL;
+    /* Naive local times only: a fraction of a second is dropped, a zone is refused. */
+    if (n > 19 && s[19] != '.')
+        return NULL;
+    for (i = 20; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
             return NULL;
     out = util_strndup(s, 19);
     if (out != NULL)

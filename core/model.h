@@ -89,8 +89,11 @@ int model_email_valid(const char *s);
  * Caller frees with util_free. */
 char *model_date(const char *s);
 
-/* "YYYY-MM-DD HH:MM:SS" from an Open Dental datetime (or FHIR "YYYY-MM-DDTHH:MM:SS"); NULL
- * for the 0001-01-01 sentinel, "" and garbage. Caller frees with util_free. */
+/* "YYYY-MM-DD HH:MM:SS" from an Open Dental datetime (or FHIR "YYYY-MM-DDTHH:MM:SS", a
+ * fraction of a second dropped); NULL for the 0001-01-01 sentinel, "", a time with a zone
+ * (odsync's datetimes are office-local) and garbage. Caller frees with util_free.
+ * model_date and model_datetime also return NULL when out of memory: callers that must tell
+ * the two apart test an allocation afterwards. */
 char *model_datetime(const char *s);
 
 /* Open Dental's "true"/"false" strings (any case; also JSON booleans via the caller):
