@@ -122,8 +122,9 @@ static int64_t shutdown_deadline(const struct runtime *rt)
     return util_monotonic_ms() + timeout;
 }
 
-/* Stop every worker and wait for them until deadline. */
-static int drain(struct runtime *rt, struct deliver_worker **workers, int64_t deadline)
+/* Stop every worker and wait for them until deadline. keep: join but do not free them (an
+ * ingester still running may yet wake them). */
+static int drain(struct runtime *rt, struct deliver_worker **workers, int64_t deadline, int keep)
 {
     size_t i;
     int rc = ODSYNC_OK;
@@ -143,6 +144,8 @@ static int drain(struct runtime *rt, struct deliver_worker **workers, int64_t de
             rc = ODSYNC_RETRY;
             continue;
         }
+        if (keep)
+            continue;
         deliver_worker_destroy(workers[i]);
         workers[i] = NULL;
     }
@@ -347,7 +350,9 @@ int daemon_run(struct runtime *rt, const struct daemon_options *opt,
     deadline = shutdown_deadline(rt);
     if (stop_ingesters(ins, ins ? rt->cfg->n_offices : 0, deadline) != ODSYNC_OK)
         rc = ODSYNC_RETRY;
-    if (drain(rt, workers, deadline) != ODSYNC_OK || rc == ODSYNC_RETRY)
+    /* An ingester that outlived the deadline still ends its pass with deliver_worker_wake on
+     * these workers: they must outlive it too, or that wake is a use after free. */
+    if (drain(rt, workers, deadline, rc == ODSYNC_RETRY) != ODSYNC_OK || rc == ODSYNC_RETRY)
         return ODSYNC_RETRY; /* threads still running: keep their memory */
     util_free(workers);
     util_free(ins);

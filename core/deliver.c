@@ -290,6 +290,16 @@ static void worker_wait(struct deliver_worker *w, int64_t ms)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* Publish settled, unless a wake arrived since: rows queued after this worker looked at the
+ * outbox must not be hidden by a stale "nothing to do" (deliver_worker_wake cleared it). */
+static void set_settled(struct deliver_worker *w, int settled)
+{
+    pthread_mutex_lock(&w->lock);
+    if (!w->wake)
+        atomic_store(&w->settled, settled);
+    pthread_mutex_unlock(&w->lock);
+}
+
 /* How long to sleep after a pass: until the next row is due or the pause ends (bounded by
  * the poll interval so an operator's resume is seen). Also updates settled. */
 static int64_t worker_idle_ms(struct deliver_worker *w, struct store *st)
@@ -300,11 +310,11 @@ static int64_t worker_idle_ms(struct deliver_worker *w, struct store *st)
     int64_t now = util_now_ms(), next = -1, wait = WORKER_POLL_MS;
 
     if (sink_state_get(st, name, &ss) == ODSYNC_OK && ss.paused_until > now) {
-        atomic_store(&w->settled, ss.paused_until == SINK_PAUSED_INDEFINITELY);
+        set_settled(w, ss.paused_until == SINK_PAUSED_INDEFINITELY);
         return ss.paused_until - now < wait ? ss.paused_until - now : wait;
     }
     if (outbox_count(st, name, &oc) == ODSYNC_OK)
-        atomic_store(&w->settled, oc.pending == 0 && oc.inflight == 0);
+        set_settled(w, oc.pending == 0 && oc.inflight == 0);
     if (outbox_next_due(st, name, &next) == ODSYNC_OK && next >= 0)
         wait = next <= now ? 0 : (next - now < wait ? next - now : wait);
     return wait;
@@ -422,6 +432,10 @@ void deliver_worker_wake(struct deliver_worker *w)
 {
     pthread_mutex_lock(&w->lock);
     w->wake = 1;
+    /* New rows: not settled until the worker has looked again. Without this, `run
+     * --until-idle` could see the worker's "settled" from before the rows were queued (the
+     * ingester counts its pass right after this wake) and stop with them still pending. */
+    atomic_store(&w->settled, 0);
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
 }

@@ -192,8 +192,7 @@ static int page_tx(struct store *st, void *arg)
     struct page_args *a = arg;
     struct read *r = a->r;
     const cJSON *elem;
-    const char *server;
-    char why[128];
+    char why[128], *server;
     int64_t n = cJSON_GetArraySize(a->items), swept = 0;
     int rc, changed;
 
@@ -217,9 +216,13 @@ static int page_tx(struct store *st, void *arg)
             return rc;
         r->counts->rows++;
         r->counts->changed += changed;
-        server = r->track_server_time ? od_rest_server_time(elem) : NULL;
+        /* Only a real "YYYY-MM-DD HH:MM:SS" may become the watermark: it is compared as text
+         * and parsed back by since_param, which would otherwise fail on every later pass and
+         * stall this resource for good. Anything else counts as absent (the old one stays). */
+        server = r->track_server_time ? model_datetime(od_rest_server_time(elem)) : NULL;
         if (server != NULL && (r->cp.pass_min[0] == '\0' || strcmp(server, r->cp.pass_min) < 0))
             util_fmt(r->cp.pass_min, sizeof(r->cp.pass_min), "%s", server);
+        util_free(server);
     }
     r->cp.next_offset = a->offset + n;
     if (n < od_client_page_size(r->c)) { /* the last page: the pass over this resource ends */
@@ -334,25 +337,38 @@ static int read_resource(struct read *r, const char *path, const char *fixed, ch
     return read_all(r, err, errlen);
 }
 
-/* Deleted appointments since a day before the appointments' watermark. */
+/* Deleted appointments since a day before the last complete read of them. The window must
+ * not start from the appointments' watermark as it is now: this pass's appointment read has
+ * just moved it to about "now", so after more than a day without a complete pass (office
+ * offline, odsync stopped) the deletions of that gap would fall before the window and the
+ * deleted appointments would stay in the model for ever. So this read keeps its own
+ * watermark: the appointments' watermark when it last completed (no later than the office
+ * clock at that moment); before its first complete read, the appointments' watermark. */
 static int read_deleted(struct read *r, char *err, size_t errlen)
 {
     struct cp apts;
     char query[QUERY_MAX], day[DT_LEN];
+    const char *since;
     struct tm tm;
     time_t t;
     int rc = cp_load(r->st, r->office->id, resource_names[INGEST_APPOINTMENTS], &apts);
     if (rc != ODSYNC_OK || strcmp(apts.phase, "incremental") != 0 || !apts.watermark[0])
         return rc; /* during the backfill deleted appointments are simply absent */
+    rc = cp_load(r->st, r->office->id, resource_names[INGEST_DELETED], &r->cp);
+    if (rc != ODSYNC_OK)
+        return rc;
+    since = r->cp.watermark[0] ? r->cp.watermark : apts.watermark;
     memset(&tm, 0, sizeof(tm));
-    if (strptime(apts.watermark, "%Y-%m-%d %H:%M:%S", &tm) == NULL)
+    if (strptime(since, "%Y-%m-%d %H:%M:%S", &tm) == NULL)
         return ODSYNC_OK;
     t = timegm(&tm) - 86400;
     gmtime_r(&t, &tm);
     strftime(day, sizeof(day), "%Y-%m-%d", &tm);
     util_fmt(query, sizeof(query), "/histappointments?HistApptAction=Deleted&dateStart=%s", day);
-    memset(&r->cp, 0, sizeof(r->cp));
     util_fmt(r->cp.phase, sizeof(r->cp.phase), "incremental");
+    r->cp.next_offset = 0; /* the whole window every time: a repeated delete changes nothing */
+    /* page_tx makes this the watermark when the read completes; until then the old one stays */
+    util_fmt(r->cp.pass_min, sizeof(r->cp.pass_min), "%s", apts.watermark);
     r->query = query;
     return read_all(r, err, errlen);
 }

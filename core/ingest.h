@@ -50,8 +50,8 @@ struct ingest_report {
 };
 
 struct ingest_options {
-    FILE *progress;   /* a progress line per resource (and during long reads), or NULL */
-    int full_recalls; /* force the full recall reconciliation */
+    FILE *progress;           /* a progress line per resource (and during long reads), or NULL */
+    int full_recalls;         /* force the full recall reconciliation */
     const volatile int *stop; /* when set and non-zero, the pass stops between pages */
 };
 

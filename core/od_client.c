@@ -16,6 +16,10 @@
 
 #define URL_MAX    2048
 #define DETAIL_MAX 256
+/* The longest Retry-After waited out inside one call. The wait happens in pace(), holding
+ * the key's pacer lock, so a longer one would park this ingester — and every office sharing
+ * the key — out of reach of a shutdown for as long as the server says (it is unbounded). */
+#define RETRY_AFTER_MAX_MS 60000
 
 /* One pacer per customer key in the process. */
 struct pacer {
@@ -245,7 +249,11 @@ static int classify(struct od_client *c, const struct odsync_http_response *r, c
     }
     set_state(c, OD_STATE_ERROR, "HTTP %d on %s: %s", r->status, path, text);
     util_fmt(err, errlen, "office %s: HTTP %d on %s: %s", c->office->id, r->status, path, text);
-    return r->status == 0 || r->status >= 500 || r->status == 429 ? ODSYNC_RETRY : ODSYNC_PERMANENT;
+    /* Transient answers that outlasted the retries (408 as well: retryable() retries it) are
+     * RETRY, never PERMANENT, so a later pass or a caller's write may try again. */
+    return r->status == 0 || r->status >= 500 || r->status == 429 || r->status == 408
+               ? ODSYNC_RETRY
+               : ODSYNC_PERMANENT;
 }
 
 /* 1 when an answer is worth retrying now (throttle, gateway, transport). */
@@ -289,6 +297,8 @@ static int request(struct od_client *c, const char *method, const char *path_que
             return ODSYNC_NOMEM;
         if (!retryable(r) || attempt == c->max_retries)
             break;
+        if (r->retry_after_ms > RETRY_AFTER_MAX_MS)
+            break; /* a longer pause asked for: give up this call (RETRY) instead of waiting */
         /* Retry-After when given, else exponential backoff; both through the pacer. */
         extra = r->retry_after_ms >= 0 ? r->retry_after_ms : ceiling;
         ceiling = ceiling * 2 > c->backoff_cap_ms ? c->backoff_cap_ms : ceiling * 2;

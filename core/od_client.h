@@ -8,6 +8,7 @@
  * Answers are classified once, here:
  *   2xx                         -> OK
  *   429, 504, 5xx, no answer    -> retried with backoff (Retry-After honoured) up to a limit
+ *                                  (408 too; a Retry-After over 60 s ends the call: RETRY)
  *   400 naming the eConnector   -> office OFFLINE (retry on a later pass)
  *   400 naming the version      -> office VERSION (that call is not available)
  *   other 400                   -> ERROR (a request odsync got wrong: not retried)

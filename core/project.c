@@ -15,8 +15,10 @@
 #define CHUNK   500
 #define KEY_LEN 96
 
-/* A text column of a one-row query on (office, patnum), or NULL; caller frees. */
-static char *one_text(struct store *st, const char *sql, const char *office, int64_t patnum)
+/* A text column of a one-row query on (office, patnum), or NULL; caller frees. *oom set
+ * when the value could not be copied. */
+static char *one_text(struct store *st, const char *sql, const char *office, int64_t patnum,
+                      int *oom)
 {
     sqlite3_stmt *s = store_stmt(st, sql);
     char *out = NULL;
@@ -24,8 +26,10 @@ static char *one_text(struct store *st, const char *sql, const char *office, int
         return NULL;
     sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, patnum);
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
         out = util_strdup((const char *)sqlite3_column_text(s, 0));
+        *oom |= out == NULL;
+    }
     sqlite3_reset(s);
     return out;
 }
@@ -35,7 +39,11 @@ static int copy_member(cJSON *to, const char *to_name, const cJSON *from, const 
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, name);
     cJSON *dup = v ? cJSON_Duplicate(v, 0) : cJSON_CreateNull();
-    return dup != NULL && cJSON_AddItemToObject(to, to_name, dup);
+    if (dup != NULL && !cJSON_AddItemToObject(to, to_name, dup)) {
+        cJSON_Delete(dup); /* not attached (no memory for the name): still ours */
+        return 0;
+    }
+    return dup != NULL;
 }
 
 /* A text member (or null). */
@@ -44,28 +52,33 @@ static int add_text(cJSON *o, const char *name, const char *v)
     return (v ? cJSON_AddStringToObject(o, name, v) : cJSON_AddNullToObject(o, name)) != NULL;
 }
 
-/* The contact record of a patient, or NULL (no such patient, or NOMEM). Caller frees. */
-static char *contact_body(struct store *st, const char *office, int64_t patnum, const char *key)
+/* The contact record of a patient, or NULL: no such patient, or (with *oom set) out of
+ * memory — then the caller must keep the patient dirty, since a record built without its
+ * recall due date or last visit would be wrong. Caller frees. */
+static char *contact_body(struct store *st, const char *office, int64_t patnum, const char *key,
+                          int *oom)
 {
     char *pbody = one_text(st, "SELECT body FROM od_patients WHERE office = ? AND patnum = ?",
-                           office, patnum);
+                           office, patnum, oom);
     char *due = one_text(st,
                          "SELECT MIN(date_due) FROM od_recalls WHERE office = ? AND patnum = ?"
                          " AND disabled = 0 AND date_due IS NOT NULL",
-                         office, patnum);
+                         office, patnum, oom);
     char *visit = one_text(st,
                            "SELECT MAX(d) FROM (SELECT proc_date AS d FROM od_procedures"
                            " WHERE office = ?1 AND patnum = ?2 AND status = 'C' UNION ALL"
                            " SELECT substr(start, 1, 10) FROM od_appointments WHERE office = ?1"
                            " AND patnum = ?2 AND status = 'Complete')",
-                           office, patnum);
+                           office, patnum, oom);
     char gkey[KEY_LEN], *out = NULL;
     cJSON *p = pbody ? cJSON_Parse(pbody) : NULL, *c = NULL;
     const cJSON *g;
     int ok;
 
-    if (p == NULL)
+    if (p == NULL || *oom) {
+        *oom |= pbody != NULL; /* the stored body is odsync's own JSON: only memory fails it */
         goto cleanup;
+    }
     g = cJSON_GetObjectItemCaseSensitive(p, "guarantor");
     if (!cJSON_IsNumber(g) ||
         keys_contact(gkey, sizeof(gkey), office, (int64_t)g->valuedouble) != ODSYNC_OK)
@@ -92,6 +105,7 @@ static char *contact_body(struct store *st, const char *office, int64_t patnum, 
         out = util_strdup(printed);
         cJSON_free(printed);
     }
+    *oom |= out == NULL;
 cleanup:
     cJSON_Delete(c);
     cJSON_Delete(p);
@@ -122,12 +136,14 @@ static int project_one(struct store *st, const struct config_office *office, int
     char key[KEY_LEN], *body = NULL;
     int64_t version = 0;
     size_t i;
-    int rc, changed = 0;
+    int rc, changed = 0, oom = 0;
 
     rc = keys_contact(key, sizeof(key), office->id, patnum);
     if (rc != ODSYNC_OK)
         return clear_dirty(st, office->id, patnum);
-    body = contact_body(st, office->id, patnum, key);
+    body = contact_body(st, office->id, patnum, key, &oom);
+    if (oom)
+        return ODSYNC_NOMEM; /* the chunk rolls back: the patient stays dirty for a later pass */
     if (body != NULL)
         rc = records_upsert(st, office->id, key, ODSYNC_KIND_CONTACT, body, &changed, &version);
     for (i = 0; rc == ODSYNC_OK && changed && i < office->n_routes[CONFIG_ROUTE_CONTACT]; i++) {

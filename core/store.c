@@ -9,7 +9,7 @@
 #include "util.h"
 
 #define BUSY_TIMEOUT_MS 5000
-#define STMT_CACHE      32
+#define STMT_CACHE      128
 
 struct cached_stmt {
     const char *sql; /* the caller's string literal, compared by content */

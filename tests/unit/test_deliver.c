@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -437,6 +438,42 @@ START_TEST(allocation_failure_never_strands_rows_inflight)
 }
 END_TEST
 
+/* Regression: `run --until-idle` stops once every office passed and every worker is
+ * "settled". An ingester queues rows, wakes the worker and then counts its pass, but the
+ * worker kept its "settled" from before the rows until its pass had ended, so the daemon
+ * could stop with the rows still pending. A wake now clears it. The test holds the write
+ * lock so the worker cannot deliver (and so legitimately settle) in between. */
+START_TEST(wake_unsettles_the_worker_until_it_has_looked_again)
+{
+    char path[512], err[512], *offices[] = {(char *)OFFICE};
+    struct deliver_worker *w = NULL;
+    int i;
+
+    snprintf(path, sizeof(path), "%s/odsync.db", dir);
+    ck_assert_msg(deliver_worker_start(path, sink, offices, 1, &policy, &w, err, sizeof(err)) ==
+                      ODSYNC_OK,
+                  "%s", err);
+    for (i = 0; i < 200 && !deliver_worker_settled(w); i++)
+        usleep(10 * 1000);
+    ck_assert(deliver_worker_settled(w)); /* nothing queued yet */
+
+    enqueue("od:main-st:1", "Ann");
+    ck_assert_int_eq(store_exec(st, "BEGIN IMMEDIATE"), ODSYNC_OK);
+    deliver_worker_wake(w);
+    ck_assert_msg(!deliver_worker_settled(w), "settled with a row pending");
+    ck_assert_str_eq(state_of("od:main-st:1"), "pending");
+    ck_assert_int_eq(store_exec(st, "COMMIT"), ODSYNC_OK);
+
+    for (i = 0; i < 500 && !(deliver_worker_settled(w) && sent(NULL, 0) == 1); i++)
+        usleep(10 * 1000);
+    ck_assert(deliver_worker_settled(w));
+    ck_assert_str_eq(state_of("od:main-st:1"), "done");
+    deliver_worker_stop(w);
+    ck_assert_int_eq(deliver_worker_join(w, util_monotonic_ms() + 10000), ODSYNC_OK);
+    deliver_worker_destroy(w);
+}
+END_TEST
+
 START_TEST(backoff_within_bounds)
 {
     struct deliver_policy p;
@@ -518,6 +555,7 @@ static Suite *deliver_suite(void)
     tcase_add_test(tc, new_version_after_done_is_delivered_with_remote_id);
     tcase_add_test(tc, health_and_mode_setting);
     tcase_add_test(tc, allocation_failure_never_strands_rows_inflight);
+    tcase_add_test(tc, wake_unsettles_the_worker_until_it_has_looked_again);
     suite_add_tcase(s, tc);
 
     tcase_add_test(pure, backoff_within_bounds);

@@ -1,15 +1,17 @@
 /*
  * test_model: the REST adapter on elements shaped like the reference's (with every documented
  * quirk), the shared normalisers, and the canonical store's change detection, dirty marks and
- * recall reconciliation on a real SQLite file.
+ * recall reconciliation on a real SQLite file; the projection's allocation-failure path.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "log.h"
 #include "model.h"
 #include "od_rest.h"
+#include "project.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -247,6 +249,40 @@ START_TEST(recall_reconciliation_deletes_what_is_gone)
 }
 END_TEST
 
+/* Regression: when an allocation failed while the projection built a contact record, the
+ * patient counted as unknown and its dirty mark was cleared, so the change never reached
+ * the sinks. Whatever allocation fails, the patient is either projected or still dirty. */
+START_TEST(projection_never_drops_a_dirty_patient_when_memory_runs_out)
+{
+    struct model_patient p;
+    struct put_args a = {&p, 0};
+    struct project_stats ps;
+    struct config_office office;
+    cJSON *j = cJSON_Parse(patient_json);
+    char id[] = "main-st";
+    long nth;
+    int rc = ODSYNC_NOMEM;
+
+    util_init_cjson_hooks();
+    ck_assert_int_eq(od_rest_patient(j, &p, why, sizeof(why)), ODSYNC_OK);
+    ck_assert_int_eq(store_tx(st, put_tx, &a), ODSYNC_OK);
+    memset(&office, 0, sizeof(office));
+    office.id = id;
+    for (nth = 1; nth < 500 && rc != ODSYNC_OK; nth++) {
+        util_fail_alloc_after(nth);
+        rc = project_office(st, &office, &ps);
+        util_fail_alloc_after(0);
+        ck_assert_msg(q("SELECT COUNT(*) FROM od_dirty") + q("SELECT COUNT(*) FROM records") == 1,
+                      "allocation %ld failed (%s): patient neither projected nor dirty", nth,
+                      odsync_status_name(rc));
+    }
+    ck_assert_int_eq(rc, ODSYNC_OK);
+    ck_assert_int_eq(q("SELECT COUNT(*) FROM records WHERE key = 'od:main-st:1042'"), 1);
+    model_patient_clear(&p);
+    cJSON_Delete(j);
+}
+END_TEST
+
 static Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -258,6 +294,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, normalisers);
     tcase_add_test(tc, unchanged_content_writes_nothing);
     tcase_add_test(tc, recall_reconciliation_deletes_what_is_gone);
+    tcase_add_test(tc, projection_never_drops_a_dirty_patient_when_memory_runs_out);
     suite_add_tcase(s, tc);
     return s;
 }

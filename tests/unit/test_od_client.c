@@ -174,6 +174,40 @@ START_TEST(malformed_bodies_are_errors_not_crashes)
 }
 END_TEST
 
+/* Regression: a Retry-After was waited out however long it was (the sleep holds the key's
+ * pacer lock, so every office of the key and the shutdown waited too). Past 60 s the call
+ * now gives up at once with RETRY; the next pass asks again. */
+START_TEST(long_retry_after_ends_the_call_instead_of_parking_it)
+{
+    cJSON *j = NULL;
+    struct od_client_stats s;
+    int64_t started = util_monotonic_ms();
+    raw_http_push_response(srv, 429, "Retry-After: 86400\r\n", "\"Too many requests\"");
+    raw_http_push_response(srv, 200, NULL, "[]");
+    ck_assert_int_eq(od_client_get(cli, "/clinics", &j, err, sizeof(err)), ODSYNC_RETRY);
+    ck_assert_ptr_null(j);
+    ck_assert_int_lt(util_monotonic_ms() - started, 5000);
+    od_client_stats(cli, &s);
+    ck_assert_int_eq(s.requests, 1);
+    ck_assert_int_lt(s.paced_ms, 1000);
+    ck_assert_uint_eq(raw_http_request_count(srv), 1);
+    ck_assert_int_eq(od_client_state(cli, NULL), OD_STATE_ERROR);
+}
+END_TEST
+
+/* Regression: 408 is retried like 504, but once the retries ran out it was PERMANENT ("a
+ * request odsync got wrong") instead of RETRY. */
+START_TEST(request_timeout_408_stays_retryable)
+{
+    cJSON *j = NULL;
+    int i;
+    for (i = 0; i < 4; i++)
+        raw_http_push_response(srv, 408, NULL, "\"Request Timeout\"");
+    ck_assert_int_eq(od_client_get(cli, "/clinics", &j, err, sizeof(err)), ODSYNC_RETRY);
+    ck_assert_uint_eq(raw_http_request_count(srv), 4); /* 1 + 3 retries */
+}
+END_TEST
+
 /* Two clients of one customer key share one pacer: request starts stay an interval apart. */
 START_TEST(pacer_is_shared_per_customer_key)
 {
@@ -213,6 +247,8 @@ static Suite *od_client_suite(void)
     tcase_add_test(tc, unauthorized_pauses_with_auth_state);
     tcase_add_test(tc, malformed_bodies_are_errors_not_crashes);
     tcase_add_test(tc, pacer_is_shared_per_customer_key);
+    tcase_add_test(tc, long_retry_after_ends_the_call_instead_of_parking_it);
+    tcase_add_test(tc, request_timeout_408_stays_retryable);
     suite_add_tcase(s, tc);
     return s;
 }
