@@ -563,38 +563,45 @@ int model_delete_appointment(struct store *st, const char *office, int64_t apt_n
     return mark_dirty(st, office, patnum);
 }
 
-int model_recall_unmark(struct store *st, const char *office, int64_t patnum)
+/* Run one of two statements on the recalls of office: all of them (patnum 0) or one
+ * patient's (through the patient index, see project.c). */
+static int recall_scope_exec(struct store *st, const char *all_sql, const char *patient_sql,
+                             const char *office, int64_t patnum)
 {
-    sqlite3_stmt *s = store_stmt(st, "UPDATE od_recalls SET seen = 0 WHERE office = ?1"
-                                     " AND (?2 = 0 OR patnum = ?2)");
+    sqlite3_stmt *s = store_stmt(st, patnum > 0 ? patient_sql : all_sql);
     if (s == NULL)
         return ODSYNC_STORE;
     sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, patnum);
+    if (patnum > 0)
+        sqlite3_bind_int64(s, 2, patnum);
     return step_done(s);
+}
+
+int model_recall_unmark(struct store *st, const char *office, int64_t patnum)
+{
+    return recall_scope_exec(st, "UPDATE od_recalls SET seen = 0 WHERE office = ?1",
+                             "UPDATE od_recalls INDEXED BY od_recalls_patient SET seen = 0"
+                             " WHERE office = ?1 AND patnum = ?2",
+                             office, patnum);
 }
 
 int model_recall_sweep(struct store *st, const char *office, int64_t patnum, int64_t *deleted)
 {
-    sqlite3_stmt *s = store_stmt(st, "INSERT OR IGNORE INTO od_dirty (office, patnum)"
-                                     " SELECT office, patnum FROM od_recalls"
-                                     " WHERE office = ?1 AND (?2 = 0 OR patnum = ?2) AND seen = 0");
     int rc;
     *deleted = 0;
-    if (s == NULL)
-        return ODSYNC_STORE;
-    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, patnum);
-    rc = step_done(s);
+    rc = recall_scope_exec(st,
+                           "INSERT OR IGNORE INTO od_dirty (office, patnum) SELECT office, patnum"
+                           " FROM od_recalls WHERE office = ?1 AND seen = 0",
+                           "INSERT OR IGNORE INTO od_dirty (office, patnum) SELECT office, patnum"
+                           " FROM od_recalls INDEXED BY od_recalls_patient"
+                           " WHERE office = ?1 AND patnum = ?2 AND seen = 0",
+                           office, patnum);
     if (rc != ODSYNC_OK)
         return rc;
-    s = store_stmt(st, "DELETE FROM od_recalls WHERE office = ?1 AND (?2 = 0 OR patnum = ?2)"
-                       " AND seen = 0");
-    if (s == NULL)
-        return ODSYNC_STORE;
-    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, patnum);
-    rc = step_done(s);
+    rc = recall_scope_exec(st, "DELETE FROM od_recalls WHERE office = ?1 AND seen = 0",
+                           "DELETE FROM od_recalls INDEXED BY od_recalls_patient"
+                           " WHERE office = ?1 AND patnum = ?2 AND seen = 0",
+                           office, patnum);
     if (rc == ODSYNC_OK)
         *deleted = sqlite3_changes(store_db(st));
     return rc;

@@ -61,13 +61,16 @@ static char *contact_body(struct store *st, const char *office, int64_t patnum, 
     char *pbody = one_text(st, "SELECT body FROM od_patients WHERE office = ? AND patnum = ?",
                            office, patnum, oom);
     char *due = one_text(st,
-                         "SELECT MIN(date_due) FROM od_recalls WHERE office = ? AND patnum = ?"
+                         "SELECT MIN(date_due) FROM od_recalls INDEXED BY od_recalls_patient"
+                         " WHERE office = ? AND patnum = ?"
                          " AND disabled = 0 AND date_due IS NOT NULL",
                          office, patnum, oom);
     char *visit = one_text(st,
                            "SELECT MAX(d) FROM (SELECT proc_date AS d FROM od_procedures"
+                           " INDEXED BY od_procedures_patient"
                            " WHERE office = ?1 AND patnum = ?2 AND status = 'C' UNION ALL"
-                           " SELECT substr(start, 1, 10) FROM od_appointments WHERE office = ?1"
+                           " SELECT substr(start, 1, 10) FROM od_appointments"
+                           " INDEXED BY od_appointments_patient WHERE office = ?1"
                            " AND patnum = ?2 AND status = 'Complete')",
                            office, patnum, oom);
     char gkey[KEY_LEN], *out = NULL;
