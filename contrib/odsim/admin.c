@@ -452,10 +452,18 @@ static void dump_call(struct sim *s, const struct req *r, struct answer *a)
     for (size_t i = 0; t != NULL && i < UTIL_ARRAY_LEN(tables); i++) {
         if (strcmp(tables[i].name, t) != 0)
             continue;
+        /* Optional limit/offset page through big tables (responses stay small). */
+        int64_t limit = -1, offset = 0;
+        if (req_arg(r, "limit") != NULL &&
+            util_parse_i64(req_arg(r, "limit"), 1, INT64_MAX, &limit) != ODSYNC_OK)
+            limit = -1;
+        if (req_arg(r, "offset") != NULL &&
+            util_parse_i64(req_arg(r, "offset"), 0, INT64_MAX, &offset) != ODSYNC_OK)
+            offset = 0;
         query_init(&q, tables[i].res, o->num);
         q.pk_order = 1;
         pthread_mutex_lock(&s->db_lock);
-        int rc = store_list(s, &q, -1, 0, NULL, &out);
+        int rc = store_list(s, &q, limit, offset, NULL, &out);
         pthread_mutex_unlock(&s->db_lock);
         query_free(&q);
         if (rc != ODSYNC_OK)

@@ -1,0 +1,414 @@
+/*
+ * test_ingest.c: Open Dental ingestion end to end against odsim (a real simulator process on
+ * loopback) with `odsync sync` as a real process. The truth is odsim's own data
+ * (/_admin/dump), put through the same adapters into a second SQLite store; the two stores
+ * must hold the same canonical rows (compared by content hash). Request counts come from
+ * odsim's counters and are checked against the issue's economy targets.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include "http_client.h"
+#include "log.h"
+#include "model.h"
+#include "od_rest.h"
+#include "store.h"
+#include "testutil.h"
+#include "util.h"
+
+static char *dir, *odsync, *cfg, *logpath;
+static pid_t sim_pid = -1;
+static int sim_port;
+
+static void setup(void)
+{
+    size_t n;
+    dir = tu_mkdtemp();
+    odsync = tu_build_path("odsync");
+    setenv("I_OD_DEV", "NFF6i0KrXrxDkZHt", 1);
+    setenv("I_OD_CUST", "VzkmZEaUWOjnQX2z", 1);
+    n = strlen(dir) + 16;
+    logpath = malloc(n);
+    snprintf(logpath, n, "%s/odsync.log", dir);
+    http_global_init();
+    log_setup(fopen("/dev/null", "w"), ODSYNC_LOG_ERROR, LOG_TEXT);
+}
+
+static void teardown(void)
+{
+    if (sim_pid > 0)
+        tu_stop(sim_pid);
+    sim_pid = -1;
+    tu_rmrf(dir);
+    free(dir);
+    free(odsync);
+    free(cfg);
+    free(logpath);
+    cfg = NULL;
+    http_global_cleanup();
+    log_shutdown();
+}
+
+/* Start odsim with flags (NULL-terminated) at a fixed clock, so runs are repeatable. */
+static void start_sim(const char *const *flags)
+{
+    char *sim = tu_build_path("contrib/odsim/odsim");
+    const char *argv[32] = {sim, "--listen", "127.0.0.1:0", "--clock", "2026-11-27 09:00:00"};
+    size_t n = 5;
+    while (flags != NULL && *flags != NULL && n < 31)
+        argv[n++] = *flags++;
+    argv[n] = NULL;
+    sim_pid = tu_spawn_server(argv, NULL, &sim_port);
+    free(sim);
+}
+
+/* Config for one office at odsim; od_extra adds members to "opendental" (e.g. a tier). */
+static void write_config(const char *od_extra)
+{
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "{\"store\": \"%s/odsync.db\", \"plugin_dirs\": [\"%s/plugins\"],"
+             " \"log\": {\"level\": \"warn\"},"
+             " \"offices\": [{\"id\": \"main-st\", \"name\": \"Main\", \"timezone\": "
+             "\"America/Chicago\", \"opendental\": {\"base_url\": \"http://127.0.0.1:%d/api/v1\","
+             " \"developer_key\": \"${I_OD_DEV}\", \"customer_key\": \"${I_OD_CUST}\"%s%s}}]}\n",
+             dir, tu_build_dir(), sim_port, od_extra[0] ? ", " : "", od_extra);
+    free(cfg);
+    cfg = tu_write_file(dir, "odsync.json", text);
+}
+
+/* `odsync sync`; stdout into *out when asked; stderr to the log. Returns the exit code. */
+static int sync_once(char **out)
+{
+    const char *argv[] = {odsync, "sync", "--once", "--config", cfg, NULL};
+    char *err = NULL;
+    int rc = tu_run(argv, NULL, out, &err);
+    FILE *f = fopen(logpath, "a");
+    fputs(err, f);
+    fclose(f);
+    free(err);
+    return rc;
+}
+
+/* An odsim admin call; the parsed answer (caller deletes). */
+static cJSON *admin(const char *method, const char *path, const char *body)
+{
+    char url[256];
+    struct odsync_http_header h = {"Content-Type", "application/json"};
+    struct odsync_http_request req = {.struct_size = sizeof(req),
+                                      .method = method,
+                                      .url = url,
+                                      .headers = &h,
+                                      .header_count = 1,
+                                      .body = body,
+                                      .body_len = body ? strlen(body) : 0,
+                                      .timeout_ms = 120000};
+    struct odsync_http_response *r = NULL;
+    struct http_client *c = http_client_create();
+    cJSON *j;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", sim_port, path);
+    ck_assert_int_eq(http_client_perform(c, &req, &r), ODSYNC_OK);
+    ck_assert_msg(r->status == 200 || r->status == 201, "%s %s: %d %s", method, path, r->status,
+                  r->body);
+    j = cJSON_ParseWithLength(r->body, r->body_len);
+    ck_assert_ptr_nonnull(j);
+    http_response_free(r);
+    http_client_destroy(c);
+    return j;
+}
+
+/* odsim's request counter for office 1 (and throttle violations). */
+static int sim_requests(int *violations)
+{
+    cJSON *s = admin("GET", "/_admin/stats?office=1", NULL);
+    int n = cJSON_GetObjectItem(s, "requests")->valueint;
+    if (violations != NULL)
+        *violations = cJSON_GetObjectItem(s, "throttle_violations")->valueint;
+    cJSON_Delete(s);
+    return n;
+}
+
+struct truth_args {
+    cJSON *rows;
+    int table; /* 0 patients, 1 recalls, 2 appointments, 3 procedures, 4 clinics */
+    int64_t count;
+};
+
+/* Put odsim's rows through the REST adapter into the truth store (inside a transaction). */
+static int truth_tx(struct store *st, void *arg)
+{
+    struct truth_args *a = arg;
+    const cJSON *row;
+    char why[128];
+    int changed, rc = ODSYNC_OK;
+    cJSON_ArrayForEach(row, a->rows)
+    {
+        union {
+            struct model_patient p;
+            struct model_recall r;
+            struct model_appointment ap;
+            struct model_procedure pr;
+            struct model_clinic c;
+        } m;
+        memset(&m, 0, sizeof(m));
+        if (a->table == 0 && od_rest_patient(row, &m.p, why, sizeof(why)) == ODSYNC_OK)
+            rc = model_put_patient(st, "main-st", &m.p, &changed);
+        else if (a->table == 1 && od_rest_recall(row, &m.r, why, sizeof(why)) == ODSYNC_OK)
+            rc = model_put_recall(st, "main-st", &m.r, &changed);
+        else if (a->table == 2 && od_rest_appointment(row, &m.ap, why, sizeof(why)) == ODSYNC_OK)
+            rc = model_put_appointment(st, "main-st", &m.ap, &changed);
+        else if (a->table == 3 && od_rest_procedure(row, &m.pr, why, sizeof(why)) == ODSYNC_OK &&
+                 strcmp(m.pr.status ? m.pr.status : "", "C") == 0)
+            rc = model_put_procedure(st, "main-st", &m.pr, &changed);
+        else if (a->table == 4 && od_rest_clinic(row, &m.c, why, sizeof(why)) == ODSYNC_OK &&
+                 !m.c.hidden) /* GET /clinics lists only the clinics that are not hidden */
+            rc = model_put_clinic(st, "main-st", &m.c, &changed);
+        else
+            continue;
+        a->count++;
+        if (a->table == 0)
+            model_patient_clear(&m.p);
+        else if (a->table == 1)
+            model_recall_clear(&m.r);
+        else if (a->table == 2)
+            model_appointment_clear(&m.ap);
+        else if (a->table == 3)
+            model_procedure_clear(&m.pr);
+        else
+            model_clinic_clear(&m.c);
+        if (rc != ODSYNC_OK)
+            return rc;
+    }
+    return ODSYNC_OK;
+}
+
+/* Build the truth store from odsim's dump of the given tables (bit i = table i). */
+static void build_truth(unsigned tables)
+{
+    static const char *const names[] = {"patients", "recalls", "appointments", "procedurelogs",
+                                        "clinics"};
+    char path[512], err[256], q[160];
+    struct store *st = NULL;
+    int t;
+    snprintf(path, sizeof(path), "%s/truth.db", dir);
+    unlink(path); /* a fresh truth each time */
+    ck_assert_msg(store_open(path, &st, err, sizeof(err)) == ODSYNC_OK, "%s", err);
+    for (t = 0; t < 5; t++) {
+        struct truth_args a = {NULL, t, 0};
+        if (!(tables & (1u << t)))
+            continue;
+        int64_t offset = 0, got;
+        do { /* pages of 5000 rows keep each answer small */
+            snprintf(q, sizeof(q), "/_admin/dump?office=1&table=%s&limit=5000&offset=%lld",
+                     names[t], (long long)offset);
+            a.rows = admin("GET", q, NULL);
+            got = cJSON_GetArraySize(a.rows);
+            ck_assert_int_eq(store_tx(st, truth_tx, &a), ODSYNC_OK);
+            cJSON_Delete(a.rows);
+            offset += got;
+        } while (got == 5000);
+    }
+    store_close(st);
+}
+
+/* Rows of table that differ between odsync's store and the truth (either direction). */
+static int64_t differences(const char *table, const char *pk)
+{
+    char path[512], sql[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int64_t n;
+    snprintf(path, sizeof(path), "%s/odsync.db", dir);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    snprintf(sql, sizeof(sql), "ATTACH '%s/truth.db' AS truth", dir);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    snprintf(sql, sizeof(sql),
+             "SELECT (SELECT COUNT(*) FROM (SELECT %2$s, hash FROM main.%1$s EXCEPT"
+             " SELECT %2$s, hash FROM truth.%1$s)) + (SELECT COUNT(*) FROM (SELECT %2$s, hash"
+             " FROM truth.%1$s EXCEPT SELECT %2$s, hash FROM main.%1$s))",
+             table, pk);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+/* A number from odsync's store. */
+static int64_t store_int(const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int64_t n = -1;
+    snprintf(path, sizeof(path), "%s/odsync.db", dir);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+/* ceil(rows / page) summed over what a full sync must read: the lower bound of requests. */
+static int64_t lower_bound(int64_t page)
+{
+    int64_t rows[] = {store_int("SELECT COUNT(*) FROM od_clinics"),
+                      store_int("SELECT COUNT(*) FROM od_patients"),
+                      store_int("SELECT COUNT(*) FROM od_appointments"),
+                      store_int("SELECT COUNT(*) FROM od_procedures"),
+                      store_int("SELECT COUNT(*) FROM od_recalls")};
+    int64_t sum = 0;
+    size_t i;
+    for (i = 0; i < UTIL_ARRAY_LEN(rows); i++)
+        sum += (rows[i] + page - 1) / page;
+    return sum;
+}
+
+/* Backfill of 20,000 patients, unthrottled (Local API mode, pages of 1000). */
+START_TEST(backfill_twenty_thousand_matches_odsim)
+{
+    const char *flags[] = {"--patients", "20000", "--seed", "7", "--mode", "local", NULL};
+    char *out = NULL;
+    int violations = 0, requests;
+    int64_t bound;
+    start_sim(flags);
+    write_config("\"tier\": \"local\"");
+    ck_assert_int_eq(sync_once(&out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "main-st patients             done: 20000 rows"));
+    free(out);
+    build_truth(0x17); /* patients, recalls, appointments, clinics */
+    ck_assert_int_eq(store_int("SELECT COUNT(*) FROM od_patients"), 20000);
+    ck_assert_int_eq(differences("od_patients", "patnum"), 0);
+    ck_assert_int_eq(differences("od_recalls", "recall_num"), 0);
+    ck_assert_int_eq(differences("od_appointments", "apt_num"), 0);
+    ck_assert_int_eq(differences("od_clinics", "clinic_num"), 0);
+    ck_assert_int_eq(store_int("SELECT COUNT(*) FROM records"), 20000); /* one contact each */
+    requests = sim_requests(&violations);
+    bound = lower_bound(1000);
+    printf("backfill 20000: %d Open Dental requests, lower bound %lld (ratio %.3f)\n", requests,
+           (long long)bound, (double)requests / (double)bound);
+    ck_assert_int_le((int64_t)requests * 100, bound * 105);
+    /* An unchanged office costs at most six requests a pass. */
+    ck_assert_int_eq(sync_once(NULL), 0);
+    printf("no-change pass: %d requests\n", sim_requests(NULL) - requests);
+    ck_assert_int_le(sim_requests(NULL) - requests, 6);
+}
+END_TEST
+
+/* Front-desk changes are picked up exactly by the next incremental pass. */
+START_TEST(incremental_pass_picks_up_front_desk_changes)
+{
+    const char *flags[] = {"--patients", "600", "--seed", "3", NULL};
+    cJSON *r, *apts, *a;
+    char path[128], body[256];
+    int64_t new_pat, booked, scheduled = 0, second = 0, third = 0, recall;
+    int before;
+    start_sim(flags);
+    write_config("\"tier\": \"paid\", \"min_interval_ms\": 0");
+    ck_assert_int_eq(sync_once(NULL), 0);
+    build_truth(0x1f);
+    ck_assert_int_eq(differences("od_procedures", "proc_num"), 0);
+
+    r = admin("POST", "/_admin/patients",
+              "{\"LName\":\"Newcomb\",\"FName\":\"Ivy\",\"recall\":true}");
+    new_pat = (int64_t)cJSON_GetObjectItem(cJSON_GetObjectItem(r, "row"), "PatNum")->valuedouble;
+    cJSON_Delete(r);
+    cJSON_Delete(admin("POST", "/_admin/patients/5/txtmsgok", "{\"value\":\"No\"}"));
+    snprintf(body, sizeof(body), "{\"PatNum\":%lld,\"AptDateTime\":\"2026-12-03 10:00:00\"}",
+             (long long)new_pat);
+    r = admin("POST", "/_admin/appointments", body);
+    booked = (int64_t)cJSON_GetObjectItem(cJSON_GetObjectItem(r, "row"), "AptNum")->valuedouble;
+    cJSON_Delete(r);
+    /* Three scheduled appointments: complete one, break one, delete one. */
+    apts = admin("GET", "/_admin/dump?office=1&table=appointments", NULL);
+    cJSON_ArrayForEach(a, apts)
+    {
+        int64_t n = (int64_t)cJSON_GetObjectItem(a, "AptNum")->valuedouble;
+        if (strcmp(cJSON_GetObjectItem(a, "AptStatus")->valuestring, "Scheduled") != 0 ||
+            n == booked)
+            continue;
+        if (!scheduled)
+            scheduled = n;
+        else if (!second)
+            second = n;
+        else if (!third)
+            third = n;
+    }
+    cJSON_Delete(apts);
+    ck_assert(third != 0);
+    snprintf(path, sizeof(path), "/_admin/appointments/%lld/complete", (long long)scheduled);
+    cJSON_Delete(admin("POST", path, "{}"));
+    snprintf(path, sizeof(path), "/_admin/appointments/%lld/break", (long long)second);
+    cJSON_Delete(admin("POST", path, "{\"action\":\"Missed\"}"));
+    snprintf(path, sizeof(path), "/_admin/appointments/%lld/delete", (long long)third);
+    cJSON_Delete(admin("POST", path, "{}"));
+    recall = store_int("SELECT MIN(recall_num) FROM od_recalls WHERE patnum = 7");
+    snprintf(path, sizeof(path), "/_admin/recalls/%lld/move", (long long)recall);
+    cJSON_Delete(admin("POST", path, "{\"DateDue\":\"2027-01-15\"}"));
+    cJSON_Delete(admin("POST", "/_admin/clock", "{\"advance_seconds\":60}"));
+
+    before = sim_requests(NULL);
+    ck_assert_int_eq(sync_once(NULL), 0);
+    printf("incremental pass after 7 changes: %d requests\n", sim_requests(NULL) - before);
+    /* Each change is in the store... */
+    snprintf(body, sizeof(body),
+             "SELECT COUNT(*) FROM od_patients WHERE patnum = %lld AND body LIKE '%%Newcomb%%'",
+             (long long)new_pat);
+    ck_assert_int_eq(store_int(body), 1);
+    ck_assert_int_eq(store_int("SELECT COUNT(*) FROM od_patients WHERE patnum = 5 AND body LIKE "
+                               "'%\"sms_consent\":\"no\"%'"),
+                     1);
+    snprintf(body, sizeof(body),
+             "SELECT COUNT(*) FROM od_appointments WHERE apt_num = %lld"
+             " AND status = 'Scheduled'",
+             (long long)booked);
+    ck_assert_int_eq(store_int(body), 1);
+    snprintf(body, sizeof(body),
+             "SELECT COUNT(*) FROM od_appointments WHERE apt_num = %lld"
+             " AND status = 'Complete'",
+             (long long)scheduled);
+    ck_assert_int_eq(store_int(body), 1);
+    snprintf(body, sizeof(body),
+             "SELECT COUNT(*) FROM od_appointments WHERE apt_num = %lld"
+             " AND status = 'Broken'",
+             (long long)second);
+    ck_assert_int_eq(store_int(body), 1);
+    snprintf(body, sizeof(body), "SELECT COUNT(*) FROM od_appointments WHERE apt_num = %lld",
+             (long long)third);
+    ck_assert_int_eq(store_int(body), 0);
+    snprintf(body, sizeof(body),
+             "SELECT COUNT(*) FROM od_recalls WHERE recall_num = %lld"
+             " AND date_due = '2027-01-15'",
+             (long long)recall);
+    ck_assert_int_eq(store_int(body), 1);
+    /* ...and the whole store equals odsim's data again. */
+    build_truth(0x1f);
+    ck_assert_int_eq(differences("od_patients", "patnum"), 0);
+    ck_assert_int_eq(differences("od_recalls", "recall_num"), 0);
+    ck_assert_int_eq(differences("od_appointments", "apt_num"), 0);
+    ck_assert_int_eq(differences("od_procedures", "proc_num"), 0);
+}
+END_TEST
+
+static Suite *ingest_suite(void)
+{
+    Suite *s = suite_create("ingest");
+    TCase *tc = tcase_create("ingest");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, backfill_twenty_thousand_matches_odsim);
+    tcase_add_test(tc, incremental_pass_picks_up_front_desk_changes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ODSYNC_TEST_MAIN(ingest_suite)
