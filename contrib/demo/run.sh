@@ -1,31 +1,54 @@
 #!/usr/bin/env bash
-# make demo: the pipeline end to end on bundled sample data, over real HTTP on loopback.
-#   sample practice (generated) -> odsync import -> canonical store -> outbox
-#   -> rest plugin -> fake REST CRM (contrib/fakes/fake_rest_crm)
-# Then it shows change detection: an unchanged re-import sends nothing, an edit sends one
-# update per changed record. Later issues grow this into the live simulator demo.
+# make demo: the main job end to end on the bundled simulator, over real HTTP on loopback.
+#   odsim (a simulated Open Dental practice) -> odsync sync (backfill, then incremental)
+#   -> canonical model -> contacts -> outbox -> rest plugin -> fake REST CRM
+# Then the front desk makes changes and the next incremental pass sends exactly those.
+# With real Open Dental keys (OD_BASE_URL, OD_DEVELOPER_KEY, OD_CUSTOMER_KEY set) the same
+# binary reads the real practice instead of the simulator.
 set -euo pipefail
 build=${1:-$(pwd)/build}
-src=$(cd "$(dirname "$0")/../.." && pwd)
 demo="$build/demo"
-patients=${DEMO_PATIENTS:-500}
+patients=${DEMO_PATIENTS:-2000}
 rm -rf "$demo"
 mkdir -p "$demo"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+# Start a server in the background and print the port it reports.
+start() {
+  local name=$1
+  shift
+  "$@" >"$demo/$name.out" 2>"$demo/$name.log" &
+  pids+=($!)
+  for _ in $(seq 200); do
+    grep -q 'listening on' "$demo/$name.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$demo/$name.out"
+}
 
 export DEMO_CRM_TOKEN="demo-crm-token-$$-$RANDOM"
-export OD_DEVELOPER_KEY=${OD_DEVELOPER_KEY:-NFF6i0KrXrxDkZHt}
-export OD_CUSTOMER_KEY=${OD_CUSTOMER_KEY:-VzkmZEaUWOjnQX2z}
+crm_port=$(start crm "$build/contrib/fakes/fake_rest_crm" --listen 127.0.0.1:0 --token "$DEMO_CRM_TOKEN")
+[ -n "$crm_port" ] || { echo "demo: the fake CRM did not start" >&2; exit 1; }
 
-"$build/contrib/fakes/fake_rest_crm" --listen 127.0.0.1:0 --token "$DEMO_CRM_TOKEN" \
-  >"$demo/crm.out" 2>"$demo/crm.log" &
-crm_pid=$!
-trap 'kill "$crm_pid" 2>/dev/null || true; wait "$crm_pid" 2>/dev/null || true' EXIT INT TERM
-for _ in $(seq 100); do
-  grep -q 'listening on' "$demo/crm.out" 2>/dev/null && break
-  sleep 0.1
-done
-port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$demo/crm.out")
-[ -n "$port" ] || { echo "demo: fake CRM did not start" >&2; cat "$demo/crm.log" >&2; exit 1; }
+if [ -n "${OD_CUSTOMER_KEY:-}" ] && [ -n "${OD_BASE_URL:-}" ]; then
+  od_url=$OD_BASE_URL
+  tier=${OD_TIER:-read_all}
+  echo "== odsync demo against Open Dental at $od_url (tier $tier)"
+else
+  export OD_DEVELOPER_KEY=NFF6i0KrXrxDkZHt OD_CUSTOMER_KEY=VzkmZEaUWOjnQX2z
+  sim_port=$(start odsim "$build/contrib/odsim/odsim" --listen 127.0.0.1:0 --patients "$patients" \
+    --seed 7 --mode local)
+  [ -n "$sim_port" ] || { echo "demo: odsim did not start" >&2; exit 1; }
+  od_url="http://127.0.0.1:$sim_port/api/v1"
+  tier=local
+  echo "== odsync demo: simulated practice of $patients patients (odsim on 127.0.0.1:$sim_port)," \
+       "fake REST CRM on 127.0.0.1:$crm_port"
+fi
 
 cat >"$demo/odsync.json" <<JSON
 {
@@ -34,65 +57,45 @@ cat >"$demo/odsync.json" <<JSON
   "plugin_dirs": ["$build/plugins"],
   "log": { "level": "warn", "format": "text" },
   "sinks": {
-    "crm": { "plugin": "rest", "base_url": "http://127.0.0.1:$port", "token": "\${DEMO_CRM_TOKEN}",
-             "batch": true }
+    "crm": { "plugin": "rest", "base_url": "http://127.0.0.1:$crm_port",
+             "token": "\${DEMO_CRM_TOKEN}", "batch": true }
   },
   "offices": [{
-    "id": "main-st", "name": "Main Street Dental", "phone": "(555) 010-1000",
+    "id": "main-st", "name": "Main Street Dental", "phone": "(503) 555-0100",
     "timezone": "America/Chicago",
-    "opendental": { "base_url": "https://api.opendental.com/api/v1", "tier": "read_all",
+    "opendental": { "base_url": "$od_url", "tier": "$tier",
                     "developer_key": "\${OD_DEVELOPER_KEY}", "customer_key": "\${OD_CUSTOMER_KEY}" },
-    "routes": { "contact": ["crm"], "task": ["crm"] }
+    "routes": { "contact": ["crm"] }
   }]
 }
 JSON
 
-# A deterministic sample practice: patients (some without email or consent) and recall tasks.
-gen() {
-  awk -v n="$patients" -v edit="${1:-0}" 'BEGIN {
-    split("Avery Blair Casey Devon Emery Finley Harper Jordan Kai Logan", fn, " ");
-    split("Quill Rowe Stone Tate Vance Wren Yates Abbott Brook Cole", ln, " ");
-    split("yes no unknown", consent, " ");
-    printf "[\n";
-    for (i = 1; i <= n; i++) {
-      p = 1000 + i;
-      email = (i % 7 == 0) ? "null" : sprintf("\"patient%d@example.com\"", p);
-      due = sprintf("2026-%02d-%02d", (i % 12) + 1, (i % 28) + 1);
-      stage = (i <= edit) ? "overdue" : "due";
-      printf "  {\"kind\":\"contact\",\"office\":\"main-st\",\"patnum\":%d,\"first_name\":\"%s\",\"last_name\":\"%s\",\"email\":%s,\"phone_mobile\":\"+1555%07d\",\"patient_status\":\"Patient\",\"sms_consent\":\"%s\",\"recall_due\":\"%s\",\"recall_stage\":\"%s\"},\n", p, fn[(i % 10) + 1], ln[(int(i / 10) % 10) + 1], email, p, consent[(i % 3) + 1], due, stage;
-      printf "  {\"kind\":\"task\",\"office\":\"main-st\",\"recall_num\":%d,\"patnum\":%d,\"subject\":\"Recall %s\",\"due\":\"%sT15:00:00Z\",\"status\":\"open\",\"priority\":\"medium\",\"type\":\"call\"}%s\n", 5000 + i, p, stage, due, (i < n) ? "," : "";
-    }
-    printf "]\n";
-  }'
-}
-
 od() { "$build/odsync" "$@" --config "$demo/odsync.json"; }
-crm_state() { curl -fsS -H "Authorization: Bearer $DEMO_CRM_TOKEN" "http://127.0.0.1:$port/_state"; }
-crm_count() { crm_state | jq -r --arg e "$1" '.entities[$e].count // 0'; }
-crm_requests() { crm_state | jq -r '.requests'; }
+crm() { curl -fsS -H "Authorization: Bearer $DEMO_CRM_TOKEN" "http://127.0.0.1:$crm_port/_state?summary=1"; }
 crm_summary() {
-  echo "CRM holds $(crm_count contacts) contacts and $(crm_count tasks) tasks;" \
-       "it has answered $(crm_requests) requests in all"
+  echo "CRM: $(crm | jq -r '"\(.entities.contacts.count // 0) contacts, \(.requests) requests answered"')"
 }
 
-echo "== odsync demo: $patients patients, fake REST CRM on 127.0.0.1:$port"
 od check-config
-gen 0 >"$demo/practice.json"
-echo "-- initial sync ($patients contacts + $patients recall tasks, batch mode: 100 per request)"
-od import "$demo/practice.json"
-od run --once 2>>"$demo/odsync.log"
-od status
-crm_summary
-
-echo "-- unchanged re-import (change detection: nothing to send)"
-od import "$demo/practice.json"
+echo "-- initial sync: backfill from Open Dental, then delivery to the CRM (batches of 100)"
+od sync
 od run --once 2>>"$demo/odsync.log"
 crm_summary
 
-echo "-- 5 patients become overdue (each changes a contact and a recall task)"
-gen 5 >"$demo/practice.json"
-od import "$demo/practice.json"
+echo "-- an unchanged incremental pass: a handful of Open Dental requests, no CRM request"
+od sync | tail -1
 od run --once 2>>"$demo/odsync.log"
-od status
 crm_summary
-echo "demo: done. Files in $demo (config, store, logs)."
+
+if [ -n "${sim_port:-}" ]; then
+  echo "-- the front desk makes 25 changes (bookings, completions, consent, new patients)"
+  curl -fsS -X POST -H 'Content-Type: application/json' \
+    -d '{"count":25,"seed":42}' "http://127.0.0.1:$sim_port/_admin/random" | jq -c '.' || true
+  curl -fsS -X POST -H 'Content-Type: application/json' -d '{"advance_seconds":60}' \
+    "http://127.0.0.1:$sim_port/_admin/clock" >/dev/null
+  od sync | tail -1
+  od run --once 2>>"$demo/odsync.log"
+  crm_summary
+fi
+od status
+echo "demo: done. Config, store and logs are in $demo."
