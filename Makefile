@@ -163,6 +163,10 @@ install-sdk:
 demo: all
 	@contrib/demo/run.sh $(abspath $(BUILD))
 
+# Benchmarks print figures; they assert nothing about time. BENCH_PATIENTS etc. scale them.
+bench: all
+	@tests/bench/ingest.sh $(abspath $(BUILD))
+
 clean:
 	rm -rf build
 

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config make git
   libcurl4-openssl-dev libcjson-dev libsqlite3-dev check libmicrohttpd-dev libssl-dev
-  clang-format tzdata curl jq ca-certificates
+  clang-format tzdata curl jq bc sqlite3 time ca-certificates
 )
 
 if [ "$(id -u)" -ne 0 ]; then

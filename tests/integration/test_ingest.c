@@ -140,48 +140,48 @@ struct truth_args {
     int64_t count;
 };
 
-/* Put odsim's rows through the REST adapter into the truth store (inside a transaction). */
+/* One odsim row through the REST adapter into the truth store, as ingest would keep it:
+ * only completed procedures and visible clinics. */
+static int truth_row(struct store *st, int table, const cJSON *row, int64_t *count)
+{
+    struct model_patient p = {0};
+    struct model_recall r = {0};
+    struct model_appointment ap = {0};
+    struct model_procedure pr = {0};
+    struct model_clinic c = {0};
+    char why[128];
+    int changed, rc = ODSYNC_OK;
+    if (table == 0 && od_rest_patient(row, &p, why, sizeof(why)) == ODSYNC_OK)
+        rc = model_put_patient(st, "main-st", &p, &changed);
+    else if (table == 1 && od_rest_recall(row, &r, why, sizeof(why)) == ODSYNC_OK)
+        rc = model_put_recall(st, "main-st", &r, &changed);
+    else if (table == 2 && od_rest_appointment(row, &ap, why, sizeof(why)) == ODSYNC_OK)
+        rc = model_put_appointment(st, "main-st", &ap, &changed);
+    else if (table == 3 && od_rest_procedure(row, &pr, why, sizeof(why)) == ODSYNC_OK &&
+             strcmp(pr.status ? pr.status : "", "C") == 0)
+        rc = model_put_procedure(st, "main-st", &pr, &changed);
+    else if (table == 4 && od_rest_clinic(row, &c, why, sizeof(why)) == ODSYNC_OK && !c.hidden)
+        rc = model_put_clinic(st, "main-st", &c, &changed); /* GET /clinics hides hidden ones */
+    else
+        rc = -1;
+    *count += rc == ODSYNC_OK;
+    model_patient_clear(&p);
+    model_recall_clear(&r);
+    model_appointment_clear(&ap);
+    model_procedure_clear(&pr);
+    model_clinic_clear(&c);
+    return rc < 0 ? ODSYNC_OK : rc;
+}
+
+/* Put a page of odsim's rows into the truth store (inside a transaction). */
 static int truth_tx(struct store *st, void *arg)
 {
     struct truth_args *a = arg;
     const cJSON *row;
-    char why[128];
-    int changed, rc = ODSYNC_OK;
+    int rc = ODSYNC_OK;
     cJSON_ArrayForEach(row, a->rows)
     {
-        union {
-            struct model_patient p;
-            struct model_recall r;
-            struct model_appointment ap;
-            struct model_procedure pr;
-            struct model_clinic c;
-        } m;
-        memset(&m, 0, sizeof(m));
-        if (a->table == 0 && od_rest_patient(row, &m.p, why, sizeof(why)) == ODSYNC_OK)
-            rc = model_put_patient(st, "main-st", &m.p, &changed);
-        else if (a->table == 1 && od_rest_recall(row, &m.r, why, sizeof(why)) == ODSYNC_OK)
-            rc = model_put_recall(st, "main-st", &m.r, &changed);
-        else if (a->table == 2 && od_rest_appointment(row, &m.ap, why, sizeof(why)) == ODSYNC_OK)
-            rc = model_put_appointment(st, "main-st", &m.ap, &changed);
-        else if (a->table == 3 && od_rest_procedure(row, &m.pr, why, sizeof(why)) == ODSYNC_OK &&
-                 strcmp(m.pr.status ? m.pr.status : "", "C") == 0)
-            rc = model_put_procedure(st, "main-st", &m.pr, &changed);
-        else if (a->table == 4 && od_rest_clinic(row, &m.c, why, sizeof(why)) == ODSYNC_OK &&
-                 !m.c.hidden) /* GET /clinics lists only the clinics that are not hidden */
-            rc = model_put_clinic(st, "main-st", &m.c, &changed);
-        else
-            continue;
-        a->count++;
-        if (a->table == 0)
-            model_patient_clear(&m.p);
-        else if (a->table == 1)
-            model_recall_clear(&m.r);
-        else if (a->table == 2)
-            model_appointment_clear(&m.ap);
-        else if (a->table == 3)
-            model_procedure_clear(&m.pr);
-        else
-            model_clinic_clear(&m.c);
+        rc = truth_row(st, a->table, row, &a->count);
         if (rc != ODSYNC_OK)
             return rc;
     }
