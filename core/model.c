@@ -309,11 +309,14 @@ static int mark_dirty(struct store *st, const char *office, int64_t patnum)
     return step_done(s);
 }
 
-/* *same = 1 when the row (office, pk) exists with this hash. sql selects the hash. */
+/* *same = 1 when the stored row (office, pk) needs no write: it has this hash, or it is newer
+ * than the incoming row (its DateTStamp is later: an older row never overwrites a newer one,
+ * whatever order events and polls arrive in). sql selects the hash and the changed_at. */
 static int same_hash(struct store *st, const char *sql, const char *office, int64_t pk,
-                     const char *hash, int *same)
+                     const char *hash, const char *changed_at, int *same)
 {
     sqlite3_stmt *s = store_stmt(st, sql);
+    const char *stored;
     int rc;
     *same = 0;
     if (s == NULL)
@@ -321,8 +324,11 @@ static int same_hash(struct store *st, const char *sql, const char *office, int6
     sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, pk);
     rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *same = strcmp((const char *)sqlite3_column_text(s, 0), hash) == 0;
+    if (rc == SQLITE_ROW) {
+        stored = (const char *)sqlite3_column_text(s, 1);
+        *same = strcmp((const char *)sqlite3_column_text(s, 0), hash) == 0 ||
+                (changed_at != NULL && stored != NULL && strcmp(changed_at, stored) < 0);
+    }
     sqlite3_reset(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? ODSYNC_OK : ODSYNC_STORE;
 }
@@ -343,8 +349,9 @@ int model_put_patient(struct store *st, const char *office, const struct model_p
     *changed = 0;
     rc = hash_body(body, hash);
     if (rc == ODSYNC_OK)
-        rc = same_hash(st, "SELECT hash FROM od_patients WHERE office = ? AND patnum = ?", office,
-                       p->patnum, hash, &same);
+        rc = same_hash(st,
+                       "SELECT hash, changed_at FROM od_patients WHERE office = ? AND patnum = ?",
+                       office, p->patnum, hash, p->changed_at, &same);
     if (rc != ODSYNC_OK || same)
         goto cleanup;
     s = store_stmt(st, "INSERT INTO od_patients (office, patnum, status, guarantor, clinic, hash,"
@@ -394,8 +401,9 @@ int model_put_recall(struct store *st, const char *office, const struct model_re
     *changed = 0;
     rc = hash_body(body, hash);
     if (rc == ODSYNC_OK)
-        rc = same_hash(st, "SELECT hash FROM od_recalls WHERE office = ? AND recall_num = ?",
-                       office, r->recall_num, hash, &same);
+        rc = same_hash(
+            st, "SELECT hash, changed_at FROM od_recalls WHERE office = ? AND recall_num = ?",
+            office, r->recall_num, hash, r->changed_at, &same);
     if (rc == ODSYNC_OK && same)
         rc = recall_seen(st, office, r->recall_num);
     if (rc != ODSYNC_OK || same)
@@ -439,8 +447,9 @@ int model_put_appointment(struct store *st, const char *office, const struct mod
     *changed = 0;
     rc = hash_body(body, hash);
     if (rc == ODSYNC_OK)
-        rc = same_hash(st, "SELECT hash FROM od_appointments WHERE office = ? AND apt_num = ?",
-                       office, a->apt_num, hash, &same);
+        rc = same_hash(
+            st, "SELECT hash, changed_at FROM od_appointments WHERE office = ? AND apt_num = ?",
+            office, a->apt_num, hash, a->changed_at, &same);
     if (rc != ODSYNC_OK || same)
         goto cleanup;
     s = store_stmt(st, "INSERT INTO od_appointments (office, apt_num, patnum, status, start, hash,"
@@ -478,8 +487,9 @@ int model_put_procedure(struct store *st, const char *office, const struct model
     *changed = 0;
     rc = hash_body(body, hash);
     if (rc == ODSYNC_OK)
-        rc = same_hash(st, "SELECT hash FROM od_procedures WHERE office = ? AND proc_num = ?",
-                       office, p->proc_num, hash, &same);
+        rc = same_hash(
+            st, "SELECT hash, changed_at FROM od_procedures WHERE office = ? AND proc_num = ?",
+            office, p->proc_num, hash, p->changed_at, &same);
     if (rc != ODSYNC_OK || same)
         goto cleanup;
     s = store_stmt(st, "INSERT INTO od_procedures (office, proc_num, patnum, proc_date, status,"
@@ -516,8 +526,8 @@ int model_put_clinic(struct store *st, const char *office, const struct model_cl
     *changed = 0;
     rc = hash_body(body, hash);
     if (rc == ODSYNC_OK)
-        rc = same_hash(st, "SELECT hash FROM od_clinics WHERE office = ? AND clinic_num = ?",
-                       office, c->clinic_num, hash, &same);
+        rc = same_hash(st, "SELECT hash, NULL FROM od_clinics WHERE office = ? AND clinic_num = ?",
+                       office, c->clinic_num, hash, NULL, &same);
     if (rc != ODSYNC_OK || same)
         goto cleanup;
     s = store_stmt(st, "INSERT INTO od_clinics (office, clinic_num, hash, body, updated_at)"

@@ -283,6 +283,30 @@ START_TEST(projection_never_drops_a_dirty_patient_when_memory_runs_out)
 }
 END_TEST
 
+/* Events and polls arrive in any order: an older row never overwrites a newer one. */
+START_TEST(older_row_never_overwrites_newer)
+{
+    struct model_patient p;
+    struct put_args a = {&p, 0};
+    cJSON *j = cJSON_Parse(patient_json);
+    ck_assert_int_eq(od_rest_patient(j, &p, why, sizeof(why)), ODSYNC_OK);
+    ck_assert_int_eq(store_tx(st, put_tx, &a), ODSYNC_OK); /* DateTStamp 2025-08-20 10:14:03 */
+    util_free(p.email);
+    p.email = util_strdup("stale@example.org");
+    util_free(p.changed_at);
+    p.changed_at = util_strdup("2025-08-20 10:14:02"); /* one second older */
+    ck_assert_int_eq(store_tx(st, put_tx, &a), ODSYNC_OK);
+    ck_assert_int_eq(a.changed, 0);
+    ck_assert_int_eq(q("SELECT COUNT(*) FROM od_patients WHERE body LIKE '%stale@%'"), 0);
+    util_free(p.changed_at);
+    p.changed_at = util_strdup("2025-08-20 10:14:04"); /* newer: applied */
+    ck_assert_int_eq(store_tx(st, put_tx, &a), ODSYNC_OK);
+    ck_assert_int_eq(a.changed, 1);
+    model_patient_clear(&p);
+    cJSON_Delete(j);
+}
+END_TEST
+
 static Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -293,6 +317,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, rest_recall_and_appointment_quirks);
     tcase_add_test(tc, normalisers);
     tcase_add_test(tc, unchanged_content_writes_nothing);
+    tcase_add_test(tc, older_row_never_overwrites_newer);
     tcase_add_test(tc, recall_reconciliation_deletes_what_is_gone);
     tcase_add_test(tc, projection_never_drops_a_dirty_patient_when_memory_runs_out);
     suite_add_tcase(s, tc);
