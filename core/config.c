@@ -50,18 +50,18 @@ struct ctx {
     size_t errlen;
 };
 
-static const char *const top_keys[] = {"store",       "listen",   "admin_token", "log",
-                                       "plugin_dirs", "delivery", "sinks",       "offices",
-                                       "campaigns",   "policy"};
+static const char *const top_keys[] = {"store",       "listen",    "admin_token", "log",
+                                       "plugin_dirs", "delivery",  "events",      "sinks",
+                                       "offices",     "campaigns", "policy"};
 static const char *const log_keys[] = {"level", "format"};
 static const char *const log_levels[] = {"error", "warn", "info", "debug"};
 static const char *const log_formats[] = {"text", "json"};
 static const char *const office_keys[] = {"id",       "name",       "phone",
                                           "timezone", "opendental", "routes"};
 static const char *const od_keys[] = {
-    "base_url",          "tier",      "developer_key",   "customer_key",
-    "min_interval_ms",   "page_size", "sync_interval_s", "overlap_s",
-    "recall_reconcile_h"};
+    "base_url",           "tier",       "developer_key",   "customer_key",
+    "min_interval_ms",    "page_size",  "sync_interval_s", "overlap_s",
+    "recall_reconcile_h", "workstation"};
 static const char *const od_tiers[] = {"read_all", "paid", "local"};
 static const char *const route_names[CONFIG_ROUTE_COUNT] = {"contact", "task", "sms", "email"};
 
@@ -667,8 +667,8 @@ static int check_listen(struct ctx *c, const char *v, const char *path)
             return fail(c, ODSYNC_CONFIG, path, "expected \"host:port\", got \"%s\"",
                         show(shown, v));
     }
-    if (util_parse_i64(colon + 1, 1, 65535, &port) != ODSYNC_OK)
-        return fail(c, ODSYNC_CONFIG, path, "port must be a number from 1 to 65535, got \"%s\"",
+    if (util_parse_i64(colon + 1, 0, 65535, &port) != ODSYNC_OK) /* 0: any free port */
+        return fail(c, ODSYNC_CONFIG, path, "port must be a number from 0 to 65535, got \"%s\"",
                     show(shown, colon + 1));
     return ODSYNC_OK;
 }
@@ -1180,7 +1180,7 @@ static int load_opendental(struct ctx *c, const cJSON *office, const char *opath
                             : strcmp(o->od_tier, "paid") == 0   ? 1000
                                                                 : 0;
     o->od_page_size = strcmp(o->od_tier, "local") == 0 ? 1000 : 100;
-    o->od_sync_interval_s = 300;
+    o->od_sync_interval_s = 900;
     o->od_overlap_s = 5;
     o->od_recall_reconcile_h = 24;
     rc = get_bounded(c, od, "min_interval_ms", path, 0, 60000, &o->od_min_interval_ms);
@@ -1192,6 +1192,57 @@ static int load_opendental(struct ctx *c, const cJSON *office, const char *opath
         rc = get_bounded(c, od, "overlap_s", path, 0, 3600, &o->od_overlap_s);
     if (rc == ODSYNC_OK)
         rc = get_bounded(c, od, "recall_reconcile_h", path, 1, 720, &o->od_recall_reconcile_h);
+    if (rc == ODSYNC_OK)
+        rc = get_string(c, od, "workstation", path, 0, 0, &o->od_workstation);
+    return rc;
+}
+
+/* Top-level "events" with defaults. */
+static int load_events(struct ctx *c, const cJSON *root, struct config *cfg)
+{
+    static const char *const keys[] = {"public_url",     "polling_seconds", "ensure_at_start",
+                                       "max_body_bytes", "tls_cert",        "tls_key",
+                                       "replay_window_h"};
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(root, "events"), *b;
+    struct config_events *e = &cfg->events;
+    char path[JPATH_MAX], shown[SHOW_BUF];
+    int rc;
+
+    e->polling_seconds = 30;
+    e->max_body_bytes = 16 * 1024 * 1024;
+    e->replay_window_h = 70;
+    if (ev == NULL)
+        return ODSYNC_OK;
+    rc = want_object(c, ev, "events");
+    if (rc == ODSYNC_OK)
+        rc = check_keys(c, ev, "events", keys, UTIL_ARRAY_LEN(keys));
+    if (rc == ODSYNC_OK)
+        rc = get_string(c, ev, "public_url", "events", 0, 0, &e->public_url);
+    if (rc == ODSYNC_OK && e->public_url != NULL && strncmp(e->public_url, "https://", 8) != 0 &&
+        strncmp(e->public_url, "http://", 7) != 0)
+        return fail(c, ODSYNC_CONFIG, "events.public_url",
+                    "expected an http:// or https:// URL, got \"%s\"", show(shown, e->public_url));
+    if (rc == ODSYNC_OK)
+        rc = get_bounded(c, ev, "polling_seconds", "events", 1, 3600, &e->polling_seconds);
+    if (rc == ODSYNC_OK)
+        rc = get_bounded(c, ev, "max_body_bytes", "events", 1024, 64 * 1024 * 1024,
+                         &e->max_body_bytes);
+    if (rc == ODSYNC_OK)
+        rc = get_bounded(c, ev, "replay_window_h", "events", 1, 72, &e->replay_window_h);
+    if (rc == ODSYNC_OK)
+        rc = get_string(c, ev, "tls_cert", "events", 0, 0, &e->tls_cert);
+    if (rc == ODSYNC_OK)
+        rc = get_string(c, ev, "tls_key", "events", 0, 0, &e->tls_key);
+    if (rc == ODSYNC_OK && (e->tls_cert == NULL) != (e->tls_key == NULL)) {
+        path_key(path, sizeof(path), "events", e->tls_cert ? "tls_key" : "tls_cert");
+        return fail(c, ODSYNC_CONFIG, path, "required with %s",
+                    e->tls_cert ? "tls_cert" : "tls_key");
+    }
+    b = cJSON_GetObjectItemCaseSensitive(ev, "ensure_at_start");
+    if (rc == ODSYNC_OK && b != NULL && !cJSON_IsBool(b))
+        return fail(c, ODSYNC_CONFIG, "events.ensure_at_start", "expected true or false, got %s",
+                    config_json_type(b));
+    e->ensure_at_start = cJSON_IsTrue(b);
     return rc;
 }
 
@@ -1361,6 +1412,8 @@ static int load_config(struct ctx *c, const cJSON *root, struct config *cfg)
     if (rc == ODSYNC_OK)
         rc = load_top_delivery(c, root, cfg);
     if (rc == ODSYNC_OK)
+        rc = load_events(c, root, cfg);
+    if (rc == ODSYNC_OK)
         rc = load_sinks(c, root, cfg);
     if (rc == ODSYNC_OK)
         rc = load_offices(c, root, cfg);
@@ -1460,6 +1513,7 @@ static void office_free(struct config_office *o)
     util_free(o->timezone);
     util_free(o->od_base_url);
     util_free(o->od_tier);
+    util_free(o->od_workstation);
     wipe_str(o->od_developer_key);
     wipe_str(o->od_customer_key);
     for (r = 0; r < CONFIG_ROUTE_COUNT; r++) {
@@ -1494,6 +1548,9 @@ void config_free(struct config *cfg)
     for (i = 0; i < cfg->n_offices; i++)
         office_free(&cfg->offices[i]);
     util_free(cfg->offices);
+    util_free(cfg->events.public_url);
+    util_free(cfg->events.tls_cert);
+    util_free(cfg->events.tls_key);
     cJSON_Delete(cfg->campaigns);
     cJSON_Delete(cfg->policy);
     util_free(cfg);

@@ -50,6 +50,7 @@ struct config_office {
     char *od_tier;              /* opendental.tier: "read_all" (default), "paid" or "local" */
     char *od_developer_key;     /* resolved secret */
     char *od_customer_key;      /* resolved secret */
+    char *od_workstation;       /* opendental.workstation: the machine that fires events */
     int64_t od_min_interval_ms; /* pacer: least time between request starts (tier default) */
     int64_t od_page_size;       /* rows per page: 100 remote, 1000 local (tier default) */
     int64_t od_sync_interval_s; /* `odsync run`: seconds between passes; default 300 */
@@ -57,6 +58,18 @@ struct config_office {
     int64_t od_recall_reconcile_h;     /* full recall reconciliation every this many hours; 24 */
     char **routes[CONFIG_ROUTE_COUNT]; /* sink instance names (each exists in sinks) */
     size_t n_routes[CONFIG_ROUTE_COUNT];
+};
+
+/* API Events (Open Dental's webhooks): top-level "events". */
+struct config_events {
+    char *public_url;         /* how Open Dental reaches odsync, e.g. "https://odsync.example.com";
+                                 NULL: no subscriptions are managed */
+    int64_t polling_seconds;  /* PollingSeconds of each subscription; default 30 */
+    int ensure_at_start;      /* `odsync run` ensures the subscriptions when it starts */
+    int64_t max_body_bytes;   /* webhook body limit (413 past it); default 16 MiB */
+    char *tls_cert, *tls_key; /* PEM files for HTTPS on "listen", or NULL (reverse proxy) */
+    int64_t replay_window_h;  /* no event for this long: reconcile now; default 70 (3 days
+                                 less a margin) */
 };
 
 struct config {
@@ -73,6 +86,7 @@ struct config {
     struct config_office *offices;
     size_t n_offices;
     struct config_delivery delivery; /* top-level "delivery" with defaults applied */
+    struct config_events events;     /* top-level "events" with defaults applied */
     cJSON *campaigns;                /* kept for later issues, may be NULL */
     cJSON *policy;                   /* kept for later issues, may be NULL */
 };

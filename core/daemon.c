@@ -4,16 +4,20 @@
 #include "daemon.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
 #include "deliver.h"
+#include "events.h"
+#include "http_server.h"
 #include "ingest.h"
 #include "log.h"
 #include "od_client.h"
 #include "outbox.h"
 #include "project.h"
+#include "subscriptions.h"
 #include "sink_state.h"
 #include "util.h"
 
@@ -200,6 +204,7 @@ static void *ingester_main(void *arg)
         log_error("run", "office %s: ingester cannot start", in->office->id);
         goto cleanup;
     }
+    od_client_set_stop(c, &in->stop);
     while (!in->stop) {
         ingest_office(st, in->office, c, &opt, &rep);
         if (project_office(st, in->office, &ps) != ODSYNC_OK)
@@ -310,6 +315,140 @@ static int stop_ingesters(struct ingester *ins, size_t n, int64_t deadline)
     return rc;
 }
 
+/* ---- the API Events receiver ---------------------------------------------------------- */
+
+struct receiver {
+    struct runtime *rt;
+    struct http_server *server;
+    struct events *events;
+    struct deliver_worker **workers; /* borrowed: woken when rows are queued */
+    pthread_t thread;
+    pthread_mutex_t lock; /* with cond: the worker's wait */
+    pthread_cond_t cond;
+    int wake, stop, ended, started;
+};
+
+/* The handler committed a batch: let the worker apply it now. */
+static void receiver_notify(void *arg)
+{
+    struct receiver *r = arg;
+    pthread_mutex_lock(&r->lock);
+    r->wake = 1;
+    pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* The inbox worker: apply new batches, project, wake the sinks; sleep until notified. */
+static void *receiver_main(void *arg)
+{
+    struct receiver *r = arg;
+    struct events_stats es;
+    struct store *st = NULL;
+    struct timespec ts;
+    char err[512];
+    size_t i;
+
+    if (store_open(r->rt->cfg->store, &st, err, sizeof(err)) != ODSYNC_OK) {
+        log_error("run", "events worker cannot open the store: %s", err);
+        goto cleanup;
+    }
+    pthread_mutex_lock(&r->lock);
+    while (!r->stop) {
+        r->wake = 0;
+        pthread_mutex_unlock(&r->lock);
+        memset(&es, 0, sizeof(es));
+        if (events_process(st, r->rt->cfg, 64, &es) != ODSYNC_OK)
+            log_error("run", "events worker: applying the inbox failed (will retry)");
+        for (i = 0; es.applied > 0 && i < r->rt->n_sinks; i++)
+            if (r->workers[i] != NULL)
+                deliver_worker_wake(r->workers[i]);
+        pthread_mutex_lock(&r->lock);
+        if (es.batches == 64 || r->wake)
+            continue; /* more may be waiting */
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        while (!r->wake && !r->stop)
+            if (pthread_cond_timedwait(&r->cond, &r->lock, &ts) != 0)
+                break;
+    }
+    pthread_mutex_unlock(&r->lock);
+cleanup:
+    store_close(st);
+    pthread_mutex_lock(&r->lock);
+    r->ended = 1;
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+/* Listen on cfg->listen for API Events and start the inbox worker. */
+static int start_receiver(struct runtime *rt, struct deliver_worker **workers, struct receiver *r)
+{
+    struct http_server_options o = {rt->cfg->listen, (size_t)rt->cfg->events.max_body_bytes,
+                                    rt->cfg->events.tls_cert, rt->cfg->events.tls_key, 4};
+    sigset_t block, old;
+    char err[512];
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    r->rt = rt;
+    r->workers = workers;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    rc = events_create(rt->cfg, rt->cfg->store, &r->events, err, sizeof(err));
+    if (rc != ODSYNC_OK) {
+        log_error("run", "events: %s", err);
+        return rc;
+    }
+    events_set_notify(r->events, receiver_notify, r);
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    rc = http_server_start(&o, events_http_handler, r->events, &r->server, err, sizeof(err));
+    if (rc == ODSYNC_OK && pthread_create(&r->thread, NULL, receiver_main, r) == 0)
+        r->started = 1;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != ODSYNC_OK) {
+        log_error("run", "%s: %s", rt->cfg->listen, err);
+        return rc;
+    }
+    /* The bound port, for operators and tests (listen may ask for port 0). */
+    printf("odsync: listening on %.*s:%d\n", (int)(strrchr(rt->cfg->listen, ':') - rt->cfg->listen),
+           rt->cfg->listen, http_server_port(r->server));
+    fflush(stdout);
+    return ODSYNC_OK;
+}
+
+/* Stop listening (in-flight requests finish) and stop the worker by deadline. */
+static int stop_receiver(struct receiver *r, int64_t deadline)
+{
+    struct timespec ts = {0, TICK_MS * 1000000L};
+    int ended = 0;
+    http_server_stop(r->server);
+    r->server = NULL;
+    pthread_mutex_lock(&r->lock);
+    r->stop = 1;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    while (r->started) {
+        pthread_mutex_lock(&r->lock);
+        ended = r->ended;
+        pthread_mutex_unlock(&r->lock);
+        if (ended || util_monotonic_ms() >= deadline)
+            break;
+        nanosleep(&ts, NULL);
+    }
+    if (r->started && !ended)
+        return ODSYNC_RETRY;
+    if (r->started)
+        pthread_join(r->thread, NULL);
+    events_destroy(r->events);
+    pthread_cond_destroy(&r->cond);
+    pthread_mutex_destroy(&r->lock);
+    return ODSYNC_OK;
+}
+
 /* Sleep one tick. */
 static void tick(void)
 {
@@ -317,13 +456,33 @@ static void tick(void)
     nanosleep(&ts, NULL);
 }
 
+/* events.ensure_at_start: make each office's subscriptions right before listening. */
+static void ensure_subscriptions(struct runtime *rt)
+{
+    struct subs_report rep;
+    char err[512];
+    size_t i;
+    for (i = 0; i < rt->cfg->n_offices; i++) {
+        struct od_client *c = od_client_create(&rt->cfg->offices[i]);
+        if (c == NULL)
+            continue;
+        if (subs_ensure(c, rt->cfg, &rt->cfg->offices[i], &rep, err, sizeof(err)) != ODSYNC_OK)
+            log_error("run", "office %s: subscriptions: %s", rt->cfg->offices[i].id, err);
+        else
+            log_info("run", "office %s: subscriptions: %d created, %d updated, %d unchanged",
+                     rt->cfg->offices[i].id, rep.created, rep.updated, rep.unchanged);
+        od_client_destroy(c);
+    }
+}
+
 int daemon_run(struct runtime *rt, const struct daemon_options *opt,
                const volatile sig_atomic_t *stop)
 {
     struct deliver_worker **workers = NULL;
     struct ingester *ins = NULL;
+    struct receiver rcv;
     int64_t recovered = 0, deadline;
-    int rc;
+    int rc, listening = 0;
 
     rc = outbox_recover(rt->store, &recovered);
     if (rc == ODSYNC_OK && recovered > 0)
@@ -338,6 +497,12 @@ int daemon_run(struct runtime *rt, const struct daemon_options *opt,
         return ODSYNC_NOMEM;
     rc = start_workers(rt, workers);
     if (rc == ODSYNC_OK && !opt->deliver_only) {
+        if (rt->cfg->events.ensure_at_start && rt->cfg->events.public_url != NULL)
+            ensure_subscriptions(rt);
+        rc = start_receiver(rt, workers, &rcv);
+        listening = rc == ODSYNC_OK;
+    }
+    if (rc == ODSYNC_OK && !opt->deliver_only) {
         ins = start_ingesters(rt, workers);
         rc = ins != NULL ? ODSYNC_OK : ODSYNC_NOMEM;
     }
@@ -348,10 +513,12 @@ int daemon_run(struct runtime *rt, const struct daemon_options *opt,
              all_settled(workers, rt->n_sinks)))
         tick();
     deadline = shutdown_deadline(rt);
+    if (listening && stop_receiver(&rcv, deadline) != ODSYNC_OK)
+        rc = ODSYNC_RETRY;
     if (stop_ingesters(ins, ins ? rt->cfg->n_offices : 0, deadline) != ODSYNC_OK)
         rc = ODSYNC_RETRY;
-    /* An ingester that outlived the deadline still ends its pass with deliver_worker_wake on
-     * these workers: they must outlive it too, or that wake is a use after free. */
+    /* An ingester or the events worker that outlived the deadline may still wake these
+     * workers: they must outlive it too, or that wake is a use after free. */
     if (drain(rt, workers, deadline, rc == ODSYNC_RETRY) != ODSYNC_OK || rc == ODSYNC_RETRY)
         return ODSYNC_RETRY; /* threads still running: keep their memory */
     util_free(workers);

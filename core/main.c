@@ -29,6 +29,8 @@
 #include "records.h"
 #include "runtime.h"
 #include "sink_state.h"
+#include "subscriptions.h"
+#include "events.h"
 #include "util.h"
 
 enum exit_code {
@@ -465,11 +467,25 @@ static void status_office(struct cli *c, struct runtime *rt, const struct config
 {
     struct model_counts mc;
     struct ingest_checkpoint cp;
-    char state[32], detail[256], when[32];
+    char state[32], detail[256], when[32], ev_when[32], pass_when[32];
+    int64_t last_event = 0, last_pass = 0, fresh, lag_s;
     cJSON *o = NULL, *cps = NULL;
     int r;
     model_count(rt->store, off->id, &mc);
     ingest_office_state(rt->store, off->id, state, sizeof(state), detail, sizeof(detail));
+    events_office_last(rt->store, off->id, &last_event);
+    ingest_checkpoint_get(rt->store, off->id, INGEST_PATIENTS, &cp);
+    last_pass = cp.completed_at;
+    fresh = last_event > last_pass ? last_event : last_pass;
+    lag_s = fresh > 0 ? (util_now_ms() - fresh) / 1000 : -1;
+    if (last_event > 0)
+        iso_time(last_event, ev_when, sizeof(ev_when));
+    else
+        util_fmt(ev_when, sizeof(ev_when), "never");
+    if (last_pass > 0)
+        iso_time(last_pass, pass_when, sizeof(pass_when));
+    else
+        util_fmt(pass_when, sizeof(pass_when), "never");
     if (c->json) {
         o = cJSON_AddObjectToObject(offices, off->id);
         cJSON_AddNumberToObject(o, "patients", (double)mc.patients);
@@ -479,12 +495,20 @@ static void status_office(struct cli *c, struct runtime *rt, const struct config
         cJSON_AddNumberToObject(o, "clinics", (double)mc.clinics);
         cJSON_AddStringToObject(o, "opendental_state", state);
         cJSON_AddStringToObject(o, "opendental_detail", detail);
+        cJSON_AddStringToObject(o, "last_event", ev_when);
+        cJSON_AddStringToObject(o, "last_reconcile", pass_when);
+        cJSON_AddNumberToObject(o, "lag_seconds", (double)lag_s);
         cps = cJSON_AddObjectToObject(o, "checkpoints");
     } else {
         printf("office %s: %lld patients, %lld recalls, %lld appointments, %lld procedures, "
                "%lld clinics; Open Dental: %s (%s)\n",
                off->id, (long long)mc.patients, (long long)mc.recalls, (long long)mc.appointments,
                (long long)mc.procedures, (long long)mc.clinics, state, detail);
+        if (lag_s >= 0)
+            printf("  last event %s, last reconcile %s, lag %llds\n", ev_when, pass_when,
+                   (long long)lag_s);
+        else
+            printf("  last event %s, last reconcile %s, lag unknown\n", ev_when, pass_when);
     }
     for (r = 0; r < INGEST_RESOURCE_COUNT; r++) {
         ingest_checkpoint_get(rt->store, off->id, (enum ingest_resource)r, &cp);
@@ -603,6 +627,92 @@ static int cmd_sync(struct cli *c)
     }
     runtime_close(rt);
     return rc;
+}
+
+/* ---- subscriptions --------------------------------------------------------------------- */
+
+/* ensure or list for one office; 1 when it worked. */
+static int subscriptions_office(struct cli *c, struct runtime *rt, const struct config_office *off,
+                                cJSON *all)
+{
+    struct od_client *oc = od_client_create(off);
+    struct subs_report rep;
+    cJSON *list = NULL, *sub;
+    char err[512];
+    int rc;
+    if (oc == NULL)
+        return 0;
+    if (strcmp(c->args[0], "ensure") == 0) {
+        rc = subs_ensure(oc, rt->cfg, off, &rep, err, sizeof(err));
+        if (rc == ODSYNC_OK)
+            printf("%s: %d created, %d updated, %d unchanged\n", off->id, rep.created, rep.updated,
+                   rep.unchanged);
+    } else {
+        rc = subs_list(oc, &list, err, sizeof(err));
+        cJSON_ArrayForEach(sub, list)
+        {
+            const cJSON *n = cJSON_GetObjectItem(sub, "SubscriptionNum");
+            const cJSON *t = cJSON_GetObjectItem(sub, "WatchTable");
+            const cJSON *p = cJSON_GetObjectItem(sub, "PollingSeconds");
+            const cJSON *w = cJSON_GetObjectItem(sub, "Workstation");
+            const cJSON *u = cJSON_GetObjectItem(sub, "EndPointUrl");
+            const cJSON *d = cJSON_GetObjectItem(sub, "DateTimeStart");
+            if (!c->json)
+                printf("%s  #%-5d %-20s every %3ds  workstation %-12s since %s  %s\n", off->id,
+                       cJSON_IsNumber(n) ? n->valueint : 0,
+                       cJSON_IsString(t) ? t->valuestring : "?",
+                       cJSON_IsNumber(p) ? p->valueint : 0,
+                       cJSON_IsString(w) && w->valuestring[0] ? w->valuestring : "(all)",
+                       cJSON_IsString(d) ? d->valuestring : "?",
+                       cJSON_IsString(u) ? u->valuestring : "?");
+        }
+        if (c->json && list != NULL)
+            cJSON_AddItemToObject(all, off->id, list);
+        else
+            cJSON_Delete(list);
+    }
+    od_client_destroy(oc);
+    if (rc != ODSYNC_OK)
+        fprintf(stderr, "odsync: %s: subscriptions: %s\n", off->id, err);
+    return rc == ODSYNC_OK;
+}
+
+static int cmd_subscriptions(struct cli *c)
+{
+    struct runtime *rt = NULL;
+    cJSON *all = NULL;
+    size_t i;
+    int rc, ok = 1, found = 0;
+    if (c->n_args != 1 || (strcmp(c->args[0], "ensure") != 0 && strcmp(c->args[0], "list") != 0)) {
+        fprintf(stderr, "odsync: usage: odsync subscriptions ensure|list [--office ID]\n");
+        return EXIT_USAGE;
+    }
+    rc = open_runtime(c, RUNTIME_NO_STORE, &rt);
+    if (rc != EXIT_OK)
+        return rc;
+    if (strcmp(c->args[0], "ensure") == 0 && rt->cfg->events.public_url == NULL) {
+        fprintf(stderr,
+                "odsync: %s: events.public_url is not set: Open Dental needs the address "
+                "it will post events to\n",
+                c->config);
+        runtime_close(rt);
+        return EXIT_CONFIG;
+    }
+    all = c->json ? cJSON_CreateObject() : NULL;
+    for (i = 0; i < rt->cfg->n_offices; i++) {
+        if (c->office != NULL && strcmp(c->office, rt->cfg->offices[i].id) != 0)
+            continue;
+        found = 1;
+        ok &= subscriptions_office(c, rt, &rt->cfg->offices[i], all);
+    }
+    if (c->json)
+        print_json(all);
+    runtime_close(rt);
+    if (!found) {
+        fprintf(stderr, "odsync: no office \"%s\" in %s\n", c->office, c->config);
+        return EXIT_USAGE;
+    }
+    return ok ? EXIT_OK : EXIT_RUNTIME;
 }
 
 /* ---- dlq, sinks --------------------------------------------------------------------- */
@@ -766,6 +876,12 @@ static const struct command commands[] = {
      "incremental pass after it, with a progress line per resource; then the changed patients\n"
      "are projected into contact records and queued for their sinks. Exit 1 when an office's\n"
      "pass stopped early (its Open Dental state says why)."},
+    {"subscriptions", cmd_subscriptions,
+     "odsync subscriptions ensure|list [--office ID] [--json] [--config FILE]",
+     "API Events subscriptions in Open Dental. ensure creates the missing ones (Patient,\n"
+     "Appointment, AppointmentDeleted; EndPointUrl from events.public_url, the office's\n"
+     "Workstation, events.polling_seconds) and corrects a drifted PollingSeconds; running it\n"
+     "again changes nothing. list shows what Open Dental has."},
     {"dlq", cmd_dlq, "odsync dlq list [--sink S] [--json] | retry ID|--all [--sink S] | drop ID",
      "Dead letters: records a sink refused for good or that ran out of attempts. list shows\n"
      "which record, which sink, why and when; retry requeues (attempts reset); drop deletes."},

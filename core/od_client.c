@@ -39,6 +39,7 @@ struct od_client {
     char *auth; /* "ODFHIR dev/customer" */
     int max_retries;
     int64_t backoff_base_ms, backoff_cap_ms;
+    const volatile int *stop; /* set: waits end early, no new request starts */
     enum od_state state;
     char detail[DETAIL_MAX];
     struct od_client_stats stats;
@@ -95,25 +96,38 @@ static void sleep_ms(int64_t ms)
         ;
 }
 
-/* Wait for this key's next slot and take it; extra_ms pushes the slot (Retry-After). */
-static void pace(struct od_client *c, int64_t extra_ms)
+/* Wait for this key's next slot and take it; extra_ms pushes the slot (Retry-After). The wait
+ * is cut short when the client's stop flag is set: then ODSYNC_RETRY and no slot is taken. */
+static int pace(struct od_client *c, int64_t extra_ms)
 {
-    int64_t now, wait;
+    int64_t now, wait, slice;
+    int rc = ODSYNC_OK;
     pthread_mutex_lock(&c->pacer->lock);
     now = util_monotonic_ms();
     if (extra_ms > 0 && c->pacer->next_ms < now + extra_ms)
         c->pacer->next_ms = now + extra_ms;
-    wait = c->pacer->next_ms - now;
-    if (wait > 0) {
-        sleep_ms(wait);
-        c->stats.paced_ms += wait;
+    while ((wait = c->pacer->next_ms - now) > 0) {
+        if (c->stop != NULL && *c->stop) {
+            rc = ODSYNC_RETRY;
+            goto cleanup;
+        }
+        slice = wait < 100 ? wait : 100;
+        sleep_ms(slice);
+        c->stats.paced_ms += slice;
         now = util_monotonic_ms();
     }
     /* A small margin keeps clock granularity from ever landing a request early. */
     c->pacer->next_ms =
         now + c->office->od_min_interval_ms +
         (c->office->od_min_interval_ms > 0 ? c->office->od_min_interval_ms / 50 + 2 : 0);
+cleanup:
     pthread_mutex_unlock(&c->pacer->lock);
+    return rc;
+}
+
+void od_client_set_stop(struct od_client *c, const volatile int *stop)
+{
+    c->stop = stop;
 }
 
 struct od_client *od_client_create(const struct config_office *office)
@@ -288,7 +302,11 @@ static int request(struct od_client *c, const char *method, const char *path_que
         return ODSYNC_INVALID;
     }
     for (attempt = 0; attempt <= c->max_retries; attempt++) {
-        pace(c, extra);
+        if (pace(c, extra) != ODSYNC_OK) {
+            util_fmt(err, errlen, "office %s: stopped (shutdown)", c->office->id);
+            http_response_free(r);
+            return ODSYNC_RETRY;
+        }
         http_response_free(r);
         r = NULL;
         c->stats.requests++;
@@ -306,7 +324,8 @@ static int request(struct od_client *c, const char *method, const char *path_que
                   path_query, (long long)extra);
     }
     if (r->status >= 200 && r->status <= 299) {
-        *json = cJSON_ParseWithLength(r->body, r->body_len);
+        /* Some writes answer 200 with no body (PUT Confirm, DELETE): that is null. */
+        *json = r->body_len == 0 ? cJSON_CreateNull() : cJSON_ParseWithLength(r->body, r->body_len);
         rc = *json != NULL ? ODSYNC_OK : ODSYNC_PARSE;
         if (rc == ODSYNC_OK)
             set_state(c, OD_STATE_OK, "ok");
@@ -335,6 +354,12 @@ int od_client_post(struct od_client *c, const char *path, const char *body, cJSO
                    size_t errlen)
 {
     return request(c, "POST", path, body, json, err, errlen);
+}
+
+int od_client_put(struct od_client *c, const char *path, const char *body, cJSON **json, char *err,
+                  size_t errlen)
+{
+    return request(c, "PUT", path, body, json, err, errlen);
 }
 
 int od_client_get_page(struct od_client *c, const char *path_query, int64_t offset, cJSON **items,

@@ -67,6 +67,13 @@ int od_client_get_page(struct od_client *c, const char *path_query, int64_t offs
 /* POST a JSON body; *json as for od_client_get (201 included). */
 int od_client_post(struct od_client *c, const char *path, const char *body, cJSON **json, char *err,
                    size_t errlen);
+/* PUT a JSON body; as od_client_post (an empty 2xx body is the JSON null). */
+int od_client_put(struct od_client *c, const char *path, const char *body, cJSON **json, char *err,
+                  size_t errlen);
+
+/* A flag that, once non-zero, cuts pacing and retry waits short: the call in progress ends
+ * with ODSYNC_RETRY instead of starting another request. NULL = none. Borrowed. */
+void od_client_set_stop(struct od_client *c, const volatile int *stop);
 
 /* Rows per page for this office. */
 int64_t od_client_page_size(const struct od_client *c);

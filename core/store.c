@@ -88,6 +88,18 @@ static const struct migration migrations[] = {
      "CREATE TABLE od_office_state ("
      "  office TEXT PRIMARY KEY, state TEXT NOT NULL, detail TEXT, since INTEGER NOT NULL,"
      "  updated_at INTEGER NOT NULL);"},
+    {4, "API Events inbox and event state",
+     "CREATE TABLE od_inbox ("
+     "  id INTEGER PRIMARY KEY, office TEXT NOT NULL, watch_table TEXT NOT NULL,"
+     "  workstation TEXT, rows INTEGER NOT NULL, body TEXT NOT NULL,"
+     "  received_at INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'new'"
+     "    CHECK (state IN ('new', 'done')), applied INTEGER, skipped INTEGER,"
+     "  processed_at INTEGER);"
+     "CREATE INDEX od_inbox_new ON od_inbox (state, id);"
+     "CREATE TABLE od_event_state ("
+     "  office TEXT NOT NULL, watch_table TEXT NOT NULL, last_event_at INTEGER NOT NULL,"
+     "  batches INTEGER NOT NULL DEFAULT 0, rows INTEGER NOT NULL DEFAULT 0,"
+     "  PRIMARY KEY (office, watch_table)) WITHOUT ROWID;"},
 };
 
 int store_status(int sqlite_rc)

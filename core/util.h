@@ -64,6 +64,10 @@ int util_read_file(const char *path, size_t max, char **out, size_t *len);
 int64_t util_now_ms(void);       /* wall clock, ms since the epoch */
 int64_t util_monotonic_ms(void); /* monotonic clock, ms */
 
+/* 1 when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points past
+ * U+10FFFF) without NUL bytes. */
+int util_utf8_valid(const char *s, size_t n);
+
 /* Constant-time comparison of two strings; 1 when equal. */
 int util_secure_equal(const char *a, const char *b);
 

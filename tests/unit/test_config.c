@@ -599,12 +599,12 @@ END_TEST
 
 START_TEST(test_listen)
 {
-    ck_assert_str_eq(parse_err(J("{'listen': '127.0.0.1:0'}")),
-                     ORIGIN ": listen: port must be a number from 1 to 65535, got \"0\"");
+    ck_assert_str_eq(parse_err(J("{'listen': '127.0.0.1:-1'}")),
+                     ORIGIN ": listen: port must be a number from 0 to 65535, got \"-1\"");
     ck_assert_str_eq(parse_err(J("{'listen': '127.0.0.1:65536'}")),
-                     ORIGIN ": listen: port must be a number from 1 to 65535, got \"65536\"");
+                     ORIGIN ": listen: port must be a number from 0 to 65535, got \"65536\"");
     ck_assert_str_eq(parse_err(J("{'listen': 'localhost:http'}")),
-                     ORIGIN ": listen: port must be a number from 1 to 65535, got \"http\"");
+                     ORIGIN ": listen: port must be a number from 0 to 65535, got \"http\"");
     ck_assert_str_eq(parse_err(J("{'listen': 'localhost'}")),
                      ORIGIN ": listen: expected \"host:port\", got \"localhost\"");
     ck_assert_str_eq(parse_err(J("{'listen': ':8787'}")),
