@@ -240,7 +240,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else if (strncmp(url, "/_admin", 7) == 0 && (url[7] == '/' || url[7] == '\0')) {
         admin_serve(s, &r, &a);
     } else if (strncasecmp(url, "/api/v1", 7) == 0 && (url[7] == '/' || url[7] == '\0')) {
-        r.path = url[7] != '\0' ? url + 7 : "/";
+        /* "/api/v1/fhir/v2/..." keeps its prefix so that no (FHIR) route matches it: 404. */
+        r.path = url[7] == '\0' ? "/" : strncasecmp(url + 7, "/fhir/", 6) == 0 ? url : url + 7;
+        guard_serve(s, &r, &a);
+    } else if (strncasecmp(url, "/fhir/v2", 8) == 0 && (url[8] == '/' || url[8] == '\0')) {
+        r.path = url; /* FHIR v2 (fhir.h): same guard, routes "/fhir/v2/..." in rest.c */
         guard_serve(s, &r, &a);
     } else {
         answer_error(&a, 404, "The requested resource was not found.");

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "clock.h"
+#include "fhir.h"
 #include "frontdesk.h"
 #include "store.h"
 
@@ -1031,6 +1032,11 @@ const struct rest_route rest_routes[] = {
     {"POST", "/subscriptions", "22.1", post_subscription},
     {"PUT", "/subscriptions/{SubscriptionNum}", "22.1", put_subscription},
     {"DELETE", "/subscriptions/{SubscriptionNum}", "22.1", delete_subscription},
+    /* FHIR v2 (fhir.h): main.c passes the whole path for /fhir/v2/... */
+    {"GET", "/fhir/v2/patient", "16.3", fhir_patient_search},
+    {"GET", "/fhir/v2/patient/{id}", "16.3", fhir_patient_read},
+    {"GET", "/fhir/v2/appointment", "16.3", fhir_appointment_search},
+    {"GET", "/fhir/v2/appointment/{id}", "16.3", fhir_appointment_read},
 };
 
 const int rest_route_count = (int)UTIL_ARRAY_LEN(rest_routes);
