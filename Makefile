@@ -164,8 +164,13 @@ demo: all
 	@contrib/demo/run.sh $(abspath $(BUILD))
 
 # Benchmarks print figures; they assert nothing about time. BENCH_PATIENTS etc. scale them.
-bench: all
-	@tests/bench/ingest.sh $(abspath $(BUILD))
+bench: all $(BUILD)/bench/bench_events
+	@echo "== ingestion"; tests/bench/ingest.sh $(abspath $(BUILD))
+	@echo "== API Events intake"; tests/bench/events.sh $(abspath $(BUILD))
+
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(CORE_LIBS)
 
 clean:
 	rm -rf build

@@ -302,48 +302,76 @@ static int apply_row(struct store *st, const char *office, const char *table, co
     return rc;
 }
 
+#define APPLY_CHUNK 100 /* rows per transaction: keeps the write lock short for the webhook */
+
 struct batch_args {
     int64_t id;
-    const char *office, *table, *body;
+    const char *office, *table;
+    const cJSON *rows; /* the parsed batch */
+    int progress;      /* rows already applied (committed) */
     int64_t applied, skipped;
 };
 
-/* Apply a batch's rows and mark it done, in one transaction. */
-static int batch_tx(struct store *st, void *arg)
+/* Apply the next chunk of a batch's rows and record the progress, in one transaction; the
+ * batch is done with its last chunk. A crash between chunks resumes after the last one. */
+static int chunk_tx(struct store *st, void *arg)
 {
     struct batch_args *a = arg;
-    cJSON *rows = cJSON_Parse(a->body);
-    const cJSON *row;
+    int n = cJSON_GetArraySize(a->rows), end = a->progress + APPLY_CHUNK, i, changed;
+    int64_t applied = 0, skipped = 0;
     sqlite3_stmt *s;
-    int rc = ODSYNC_OK, changed;
+    int rc = ODSYNC_OK;
 
-    a->applied = a->skipped = 0;
-    cJSON_ArrayForEach(row, rows)
-    {
-        rc = apply_row(st, a->office, a->table, row, &changed);
+    if (end > n)
+        end = n;
+    for (i = a->progress; i < end && rc == ODSYNC_OK; i++) {
+        rc = apply_row(st, a->office, a->table, cJSON_GetArrayItem(a->rows, i), &changed);
         if (rc == ODSYNC_PARSE) {
-            a->skipped++;
+            skipped++;
             rc = ODSYNC_OK;
-            continue;
+        } else if (rc == ODSYNC_OK) {
+            applied += changed;
         }
-        if (rc != ODSYNC_OK)
-            break;
-        a->applied += changed;
     }
-    cJSON_Delete(rows);
     if (rc != ODSYNC_OK)
         return rc;
-    s = store_stmt(st, "UPDATE od_inbox SET state = 'done', applied = ?, skipped = ?,"
-                       " processed_at = ? WHERE id = ?");
+    s = store_stmt(st, "UPDATE od_inbox SET progress = ?1, applied = applied + ?2,"
+                       " skipped = skipped + ?3, state = CASE WHEN ?1 >= rows THEN 'done'"
+                       " ELSE 'new' END, processed_at = ?4 WHERE id = ?5");
     if (s == NULL)
         return ODSYNC_STORE;
-    sqlite3_bind_int64(s, 1, a->applied);
-    sqlite3_bind_int64(s, 2, a->skipped);
-    sqlite3_bind_int64(s, 3, util_now_ms());
-    sqlite3_bind_int64(s, 4, a->id);
+    sqlite3_bind_int(s, 1, end);
+    sqlite3_bind_int64(s, 2, applied);
+    sqlite3_bind_int64(s, 3, skipped);
+    sqlite3_bind_int64(s, 4, util_now_ms());
+    sqlite3_bind_int64(s, 5, a->id);
     rc = sqlite3_step(s);
     sqlite3_reset(s);
-    return rc == SQLITE_DONE ? ODSYNC_OK : ODSYNC_STORE;
+    if (rc != SQLITE_DONE)
+        return ODSYNC_STORE;
+    a->progress = end;
+    a->applied += applied;
+    a->skipped += skipped;
+    return ODSYNC_OK;
+}
+
+/* Apply one batch from its recorded progress to the end. */
+static int apply_batch(struct store *st, struct batch_args *a, const char *body)
+{
+    cJSON *rows = cJSON_Parse(body);
+    int rc = ODSYNC_OK, n;
+    if (rows == NULL)
+        rows = cJSON_CreateArray(); /* validated on receipt; only NOMEM gets here */
+    if (rows == NULL)
+        return ODSYNC_NOMEM;
+    a->rows = rows;
+    n = cJSON_GetArraySize(rows);
+    do {
+        rc = store_tx(st, chunk_tx, a);
+    } while (rc == ODSYNC_OK && a->progress < n);
+    cJSON_Delete(rows);
+    a->rows = NULL;
+    return rc;
 }
 
 int events_process(struct store *st, const struct config *cfg, size_t max_batches,
@@ -361,7 +389,7 @@ int events_process(struct store *st, const struct config *cfg, size_t max_batche
     while (n < max_batches && rc == ODSYNC_OK) {
         const struct config_office *off;
         char *office = NULL, *table = NULL, *body = NULL;
-        s = store_stmt(st, "SELECT id, office, watch_table, body FROM od_inbox"
+        s = store_stmt(st, "SELECT id, office, watch_table, body, progress FROM od_inbox"
                            " WHERE state = 'new' ORDER BY id LIMIT 1");
         if (s == NULL) {
             rc = ODSYNC_STORE;
@@ -376,12 +404,14 @@ int events_process(struct store *st, const struct config *cfg, size_t max_batche
         office = util_strdup((const char *)sqlite3_column_text(s, 1));
         table = util_strdup((const char *)sqlite3_column_text(s, 2));
         body = util_strdup((const char *)sqlite3_column_text(s, 3));
+        a.progress = sqlite3_column_int(s, 4);
         sqlite3_reset(s);
         off = office ? config_find_office(cfg, office) : NULL;
         a.office = off ? off->id : "";
         a.table = table;
-        a.body = off ? body : "[]"; /* an office no longer configured: just mark it done */
-        rc = office && table && body ? store_tx(st, batch_tx, &a) : ODSYNC_NOMEM;
+        rc = office && table && body
+                 ? apply_batch(st, &a, off ? body : "[]") /* an office no longer configured */
+                 : ODSYNC_NOMEM;
         if (rc == ODSYNC_OK) {
             stats->batches++;
             stats->applied += a.applied;

@@ -12,7 +12,7 @@
 #include "records.h"
 #include "util.h"
 
-#define CHUNK   500
+#define CHUNK   100 /* patients per transaction: short write locks */
 #define KEY_LEN 96
 
 /* A text column of a one-row query on (office, patnum), or NULL; caller frees. *oom set

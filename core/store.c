@@ -4,6 +4,7 @@
 #include "store.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "util.h"
@@ -93,7 +94,8 @@ static const struct migration migrations[] = {
      "  id INTEGER PRIMARY KEY, office TEXT NOT NULL, watch_table TEXT NOT NULL,"
      "  workstation TEXT, rows INTEGER NOT NULL, body TEXT NOT NULL,"
      "  received_at INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'new'"
-     "    CHECK (state IN ('new', 'done')), applied INTEGER, skipped INTEGER,"
+     "    CHECK (state IN ('new', 'done')), progress INTEGER NOT NULL DEFAULT 0,"
+     "  applied INTEGER NOT NULL DEFAULT 0, skipped INTEGER NOT NULL DEFAULT 0,"
      "  processed_at INTEGER);"
      "CREATE INDEX od_inbox_new ON od_inbox (state, id);"
      "CREATE TABLE od_event_state ("
@@ -201,6 +203,19 @@ static int migrate(struct store *st, char *err, size_t errlen)
     return ODSYNC_OK;
 }
 
+/* SQLite's busy handler: retry soon and often (1 ms steps, then 5 ms), for up to
+ * BUSY_TIMEOUT_MS. The default busy_timeout sleeps up to 100 ms at a time, which would let a
+ * webhook wait far longer than the lock is held. */
+static int busy_wait(void *arg, int count)
+{
+    struct timespec ts = {0, count < 200 ? 1000000L : 5000000L};
+    (void)arg;
+    if (count >= 200 + (BUSY_TIMEOUT_MS - 200) / 5)
+        return 0; /* give up: SQLITE_BUSY */
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
     struct store *st = NULL;
@@ -219,7 +234,7 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
         rc = ODSYNC_STORE;
         goto cleanup;
     }
-    sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(st->db, busy_wait, NULL);
     sqlite3_extended_result_codes(st->db, 1);
     rc = store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                         " PRAGMA foreign_keys=ON;");
