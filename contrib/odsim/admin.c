@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "clock.h"
+#include "events.h"
 #include "frontdesk.h"
 #include "guard.h"
 #include "rest.h"
@@ -619,6 +620,9 @@ void admin_serve(struct sim *s, const struct req *r, struct answer *a)
         clock_call(s, r, body, a);
     } else if (get && strcmp(r->path, "/_admin/dump") == 0) {
         dump_call(s, r, a);
+    } else if (strncmp(r->path, "/_admin/events", 14) == 0 &&
+               (r->path[14] == '\0' || r->path[14] == '/')) {
+        events_admin(s, r, body, a); /* events.c: settings, faults, log */
     } else if (post) {
         mutation_call(s, r, body, a);
     } else {

@@ -52,14 +52,14 @@ struct events_options {
     int nfaults;
 };
 
-/* If --name is an events flag: parse value into eo, set *ok to 0 for a bad value (a message
+/* If --name is an events flag: parse value into opt, set *ok to 0 for a bad value (a message
  * is printed) and return 1. Returns 0 for any other flag. */
-int events_flag(struct events_options *eo, const char *name, const char *value, int *ok);
+int events_flag(struct events_options *opt, const char *name, const char *value, int *ok);
 
 /* Apply the options to every office and start one poller thread per office (also
  * http_global_init). Returns ODSYNC_OK, ODSYNC_PARSE (bad --event-faults office, printed) or
  * ODSYNC_INTERNAL. */
-int events_start(struct sim *s, const struct events_options *eo);
+int events_start(struct sim *s, const struct events_options *opt);
 
 /* Stop and join the pollers and free everything; accepts a never-started module. An
  * in-flight POST is finished first (at most its timeout_ms). */

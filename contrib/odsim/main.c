@@ -7,6 +7,8 @@
  *         [--throttle none|MS] [--over-limit delay|reject] [--tz ZONE]
  *         [--clock "yyyy-MM-dd HH:mm:ss"|real] [--econnector-down] [--slow-ms N]
  *         [--timeout-504-ms N] [--shuffle] [--gt|--ge] [--print-keys] [--verbose]
+ *         [--event-machines N] [--event-batch N] [--event-timeout-ms N]
+ *         [--event-cap-hours N] [--event-faults JSON ...]
  *
  * This file: the command line, start-up (time zone, offices, keys, clocks, data), the HTTP
  * server (libmicrohttpd, one thread per connection) and dispatch: /api/v1/... goes through
@@ -30,6 +32,7 @@
 
 #include "admin.h"
 #include "clock.h"
+#include "events.h"
 #include "gen.h"
 #include "guard.h"
 #include "log.h"
@@ -310,6 +313,11 @@ static void usage(FILE *out)
           "  --shuffle                 lists in a seeded, stable, non-PK order\n"
           "  --gt | --ge               DateTStamp filters compare > or >= (default --ge)\n"
           "  --verbose                 log every request on stderr\n"
+          "  --event-machines N        API Events pollers per office (default 1)\n"
+          "  --event-batch N           rows per event POST (default 1000)\n"
+          "  --event-timeout-ms N      an event POST without a 2xx by then failed (60000)\n"
+          "  --event-cap-hours N       a resent window reaches back at most N h (72; 0 none)\n"
+          "  --event-faults JSON       event faults as POST /_admin/events takes them\n"
           "  --help                    this text\n",
           out);
 }
@@ -321,6 +329,7 @@ struct options {
     int64_t patients, seed, offices;
     int local, shuffle, gt, print_keys, verbose, help;
     struct faults faults;
+    struct events_options events;
 };
 
 static int parse_listen(const char *s, struct sockaddr_in *addr)
@@ -424,7 +433,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             ok = util_parse_i64(value, 0, 3600000, &o->faults.slow_ms) == ODSYNC_OK;
         else if (strcmp(name, "timeout-504-ms") == 0)
             ok = util_parse_i64(value, 0, 3600000, &o->faults.timeout_504_ms) == ODSYNC_OK;
-        else {
+        else if (!events_flag(&o->events, name, value, &ok)) {
             fprintf(stderr, "odsim: unknown flag --%s (see --help)\n", name);
             return ODSYNC_PARSE;
         }
@@ -567,6 +576,8 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (events_start(&s, &o.events) != ODSYNC_OK) /* pollers inherit the mask too */
+        goto cleanup;
 
     d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                              MHD_USE_POLL | MHD_USE_ERROR_LOG,
@@ -595,6 +606,7 @@ cleanup:
     atomic_store(&s.stopping, 1);
     if (d != NULL)
         MHD_stop_daemon(d);
+    events_stop(); /* after the HTTP threads, before the database */
     store_close(&s);
     store_resources_free();
     if (locks) {

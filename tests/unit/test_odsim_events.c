@@ -489,7 +489,7 @@ START_TEST(paused_batches_and_out_of_order)
     rx_wait(3);
     nap(1500);
     ck_assert_uint_eq(raw_http_request_count(rx), 3);
-    int sizes[3], pat = 11;
+    int sizes[3];
     char last[20] = "";
     for (size_t i = 0; i < 3; i++) {
         cJSON *body = rx_json(i);
@@ -499,7 +499,6 @@ START_TEST(paused_batches_and_out_of_order)
         {
             ck_assert(strcmp(str(row, "DateTStamp"), last) >= 0); /* DateTStamp order */
             util_fmt(last, sizeof(last), "%s", str(row, "DateTStamp"));
-            (void)pat;
         }
         cJSON_Delete(body);
     }
@@ -602,9 +601,8 @@ START_TEST(admin_and_command_line)
     cJSON_Delete(admin("POST", "/_admin/events", "{\"paused\":1}", 400));
     cJSON_Delete(admin("GET", "/_admin/events?office=9", NULL, 404));
     s = admin("POST", "/_admin/events", "{\"slow_ms\":5}", 200); /* every office */
-    ck_assert_int_eq(num(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(s, "offices"), 0),
-                         "slow_ms"),
-                     5);
+    ck_assert_int_eq(
+        num(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(s, "offices"), 0), "slow_ms"), 5);
     cJSON_Delete(s);
     cJSON_Delete(admin("POST", "/_admin/events/reset?office=1", NULL, 200));
     sim_stop();
