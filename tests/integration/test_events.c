@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "http_client.h"
+#include "odtruth.h"
 #include "testutil.h"
 
 #define CUST_KEY "VzkmZEaUWOjnQX2z"
@@ -331,6 +332,44 @@ START_TEST(kill_nine_during_a_burst_keeps_every_acknowledged_batch)
 }
 END_TEST
 
+/* `odsync run --until-idle` (a pass per office, then idle). */
+static int run_until_idle(void)
+{
+    const char *argv[] = {odsync, "run", "--until-idle", "--config", cfg, NULL};
+    char *err = NULL;
+    int rc = tu_run(argv, NULL, NULL, &err);
+    FILE *f = fopen(logpath, "a");
+    fputs(err, f);
+    fclose(f);
+    free(err);
+    return rc;
+}
+
+/* Four days without odsync (longer than Open Dental's ~3-day replay): the changes made
+ * meanwhile never arrive as events, and the reconciling pass at start recovers every one. */
+START_TEST(four_day_outage_is_recovered_by_reconciliation)
+{
+    cJSON *r;
+    start_sim(400);
+    start_odsync("");
+    tu_stop(od_pid); /* only to write the config; the runs below are --until-idle */
+    od_pid = -1;
+    ck_assert_int_eq(run_until_idle(), 0);
+    ck_assert_int_eq(odt_store_int(dir, "SELECT COUNT(*) FROM od_patients"), 400);
+    /* odsync is down; four days pass at the practice, with front-desk work. */
+    cJSON_Delete(odt_admin(sim_port, "POST", "/_admin/clock", "{\"advance_seconds\":345600}"));
+    r = odt_admin(sim_port, "POST", "/_admin/random", "{\"count\":40,\"seed\":4}");
+    cJSON_Delete(r);
+    cJSON_Delete(odt_admin(sim_port, "POST", "/_admin/clock", "{\"advance_seconds\":60}"));
+    ck_assert_int_eq(run_until_idle(), 0);
+    odt_build_truth(dir, sim_port, 0x1f);
+    ck_assert_int_eq(odt_differences(dir, "od_patients", "patnum"), 0);
+    ck_assert_int_eq(odt_differences(dir, "od_appointments", "apt_num"), 0);
+    ck_assert_int_eq(odt_differences(dir, "od_procedures", "proc_num"), 0);
+    ck_assert_int_eq(odt_differences(dir, "od_recalls", "recall_num"), 0);
+}
+END_TEST
+
 static Suite *events_suite(void)
 {
     Suite *s = suite_create("events");
@@ -341,6 +380,7 @@ static Suite *events_suite(void)
     tcase_add_test(tc, hostile_bodies_get_clear_errors_and_the_daemon_keeps_serving);
     tcase_add_test(tc, events_reach_the_store_duplicates_and_older_rows_change_nothing);
     tcase_add_test(tc, kill_nine_during_a_burst_keeps_every_acknowledged_batch);
+    tcase_add_test(tc, four_day_outage_is_recovered_by_reconciliation);
     suite_add_tcase(s, tc);
     return s;
 }
