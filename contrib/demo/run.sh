@@ -91,7 +91,7 @@ if [ -n "${sim_port:-}" ]; then
   echo "-- the front desk makes 25 changes (bookings, completions, consent, new patients)"
   curl -fsS -X POST -H 'Content-Type: application/json' \
     -d '{"count":25,"seed":42}' "http://127.0.0.1:$sim_port/_admin/random" | jq -c '.' || true
-  curl -fsS -X POST -H 'Content-Type: application/json' -d '{"advance_seconds":60}' \
+  curl -fsS -X POST -H 'Content-Type: application/json' -d '{"advance_s":60}' \
     "http://127.0.0.1:$sim_port/_admin/clock" >/dev/null
   od sync | tail -1
   od run --once 2>>"$demo/odsync.log"

@@ -390,6 +390,14 @@ static void clock_call(struct sim *s, const struct req *r, const cJSON *body, st
         set = cJSON_GetObjectItemCaseSensitive(body, "set");
         adv = cJSON_GetObjectItemCaseSensitive(body, "advance_s");
         frz = cJSON_GetObjectItemCaseSensitive(body, "freeze");
+        for (const cJSON *k = body ? body->child : NULL; k != NULL; k = k->next) {
+            if (strcmp(k->string, "set") != 0 && strcmp(k->string, "advance_s") != 0 &&
+                strcmp(k->string, "freeze") != 0 && strcmp(k->string, "office") != 0) {
+                /* A misspelt key must not be a silent no-op. */
+                answer_error(a, 400, "unknown key: use set, advance_s, freeze or office.");
+                return;
+            }
+        }
         if (set != NULL && !(cJSON_IsString(set) &&
                              (strcmp(set->valuestring, "real") == 0 ||
                               clock_parse_datetime(set->valuestring, &naive) == ODSYNC_OK))) {

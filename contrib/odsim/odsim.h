@@ -12,8 +12,10 @@
  *   rest.c      the REST resources under /api/v1 (rest.h)
  *   frontdesk.c front-desk mutations shared by REST writes and the admin API (frontdesk.h)
  *   admin.c     the loopback-only control API under /_admin (admin.h)
+ *   events.c    API Events: per-office pollers POSTing changes to subscriptions (events.h)
  *
- * Threads: libmicrohttpd runs one thread per connection. Two mutexes:
+ * Threads: libmicrohttpd runs one thread per connection; events.c one poller per office.
+ * Two mutexes:
  *   sim.state_lock guards every office's faults, counters, clock and throttle slot;
  *   sim.db_lock guards the one SQLite connection.
  * Never sleep holding either. When both are needed, take db_lock first.

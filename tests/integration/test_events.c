@@ -357,10 +357,10 @@ START_TEST(four_day_outage_is_recovered_by_reconciliation)
     ck_assert_int_eq(run_until_idle(), 0);
     ck_assert_int_eq(odt_store_int(dir, "SELECT COUNT(*) FROM od_patients"), 400);
     /* odsync is down; four days pass at the practice, with front-desk work. */
-    cJSON_Delete(odt_admin(sim_port, "POST", "/_admin/clock", "{\"advance_seconds\":345600}"));
+    cJSON_Delete(odt_admin(sim_port, "POST", "/_admin/clock", "{\"advance_s\":345600}"));
     r = odt_admin(sim_port, "POST", "/_admin/random", "{\"count\":40,\"seed\":4}");
     cJSON_Delete(r);
-    cJSON_Delete(odt_admin(sim_port, "POST", "/_admin/clock", "{\"advance_seconds\":60}"));
+    cJSON_Delete(odt_admin(sim_port, "POST", "/_admin/clock", "{\"advance_s\":60}"));
     ck_assert_int_eq(run_until_idle(), 0);
     odt_build_truth(dir, sim_port, 0x1f);
     ck_assert_int_eq(odt_differences(dir, "od_patients", "patnum"), 0);

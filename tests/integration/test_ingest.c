@@ -225,7 +225,7 @@ START_TEST(incremental_pass_picks_up_front_desk_changes)
     recall = store_int("SELECT MIN(recall_num) FROM od_recalls WHERE patnum = 7");
     snprintf(path, sizeof(path), "/_admin/recalls/%lld/move", (long long)recall);
     cJSON_Delete(admin("POST", path, "{\"DateDue\":\"2027-01-15\"}"));
-    cJSON_Delete(admin("POST", "/_admin/clock", "{\"advance_seconds\":60}"));
+    cJSON_Delete(admin("POST", "/_admin/clock", "{\"advance_s\":60}"));
 
     before = sim_requests(NULL);
     ck_assert_int_eq(sync_once(NULL), 0);

@@ -351,7 +351,7 @@ START_TEST(failed_window_comes_again)
     rx_wait(2);
     /* The same window again, byte for byte. */
     ck_assert_str_eq(raw_http_request(rx, 0), raw_http_request(rx, 1));
-    cJSON *log = event_log();
+    cJSON *log = log_wait("post", 2); /* logged once the answer is in */
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(log, "entries");
     const cJSON *a = cJSON_GetArrayItem(entries, 0), *b = cJSON_GetArrayItem(entries, 1);
     ck_assert_int_eq(num(a, "attempt"), 1);
