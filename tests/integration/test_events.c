@@ -370,6 +370,153 @@ START_TEST(four_day_outage_is_recovered_by_reconciliation)
 }
 END_TEST
 
+/* A free loopback port (bound, read, released). */
+static int free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* odsync on a known port, with events.public_url pointing at it and the subscriptions made
+ * by `odsync subscriptions ensure` (run twice: the second changes nothing). */
+static void start_odsync_with_subscriptions(void)
+{
+    char text[2048], *out = NULL;
+    const char *run[] = {odsync, "run", "--config", NULL, NULL};
+    const char *ensure[] = {odsync, "subscriptions", "ensure", "--config", NULL, NULL};
+    int port = free_port();
+    snprintf(text, sizeof(text),
+             "{\"store\": \"%s/odsync.db\", \"plugin_dirs\": [\"%s/plugins\"],"
+             " \"listen\": \"127.0.0.1:%d\", \"log\": {\"level\": \"info\"},"
+             " \"events\": {\"public_url\": \"http://127.0.0.1:%d\", \"polling_seconds\": 1},"
+             " \"offices\": [{\"id\": \"main-st\", \"name\": \"Main\", \"timezone\": "
+             "\"America/Chicago\", \"opendental\": {\"base_url\": \"http://127.0.0.1:%d/api/v1\","
+             " \"tier\": \"paid\", \"min_interval_ms\": 0, \"sync_interval_s\": 3600,"
+             " \"workstation\": \"ODSERVER01\","
+             " \"developer_key\": \"${E_OD_DEV}\", \"customer_key\": \"${E_OD_CUST}\"}}]}\n",
+             dir, tu_build_dir(), port, port, sim_port);
+    free(cfg);
+    cfg = tu_write_file(dir, "odsync.json", text);
+    ensure[4] = cfg;
+    ck_assert_int_eq(tu_run(ensure, NULL, &out, NULL), 0);
+    ck_assert_str_eq(out, "main-st: 3 created, 0 updated, 0 unchanged\n");
+    free(out);
+    ck_assert_int_eq(tu_run(ensure, NULL, &out, NULL), 0);
+    ck_assert_str_eq(out, "main-st: 0 created, 0 updated, 3 unchanged\n");
+    free(out);
+    run[3] = cfg;
+    od_pid = tu_spawn_server(run, logpath, &od_port);
+    ck_assert_int_eq(od_port, port);
+}
+
+/* Start odsync again on the same config and port. */
+static void start_odsync_with_subscriptions_again(void)
+{
+    const char *run[] = {odsync, "run", "--config", NULL, NULL};
+    int port = od_port;
+    run[3] = cfg;
+    od_pid = tu_spawn_server(run, logpath, &od_port);
+    ck_assert_int_eq(od_port, port);
+}
+
+/* Wait (bounded) until odsync's patients and appointments equal odsim's; the differences. */
+static int64_t converge(int seconds)
+{
+    int64_t d = -1;
+    int i;
+    for (i = 0; i < seconds; i++) {
+        odt_build_truth(dir, sim_port, 0x05); /* patients, appointments */
+        d = odt_differences(dir, "od_patients", "patnum") +
+            odt_differences(dir, "od_appointments", "apt_num");
+        if (d == 0)
+            break;
+        sleep(1);
+    }
+    return d;
+}
+
+/* A counter of odsim's event poller. */
+static int event_counter(const char *name)
+{
+    cJSON *e = odt_admin(sim_port, "GET", "/_admin/events?office=1", NULL);
+    int n = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "counters"), name)->valueint;
+    cJSON_Delete(e);
+    return n;
+}
+
+/* odsim pushes events (normal, then duplicated from two machines): the store converges to
+ * odsim's data through events alone (the reconciling pass runs only at start). */
+START_TEST(events_from_odsim_converge_normal_and_duplicated)
+{
+    int64_t before;
+    start_sim(300);
+    start_odsync_with_subscriptions();
+    ck_assert_int_eq(converge(60), 0); /* the backfill at start */
+    before = odt_store_int(dir, "SELECT COUNT(*) FROM od_inbox");
+    cJSON_Delete(odt_admin(sim_port, "POST", "/_admin/random", "{\"count\":25,\"seed\":8}"));
+    ck_assert_int_eq(converge(60), 0);
+    ck_assert_int_gt(odt_store_int(dir, "SELECT COUNT(*) FROM od_inbox"), before);
+    /* two machines now send every window */
+    cJSON_Delete(odt_admin(sim_port, "POST", "/_admin/events", "{\"machines\":2}"));
+    before = odt_store_int(dir, "SELECT COUNT(*) FROM od_inbox");
+    cJSON_Delete(odt_admin(sim_port, "POST", "/_admin/random", "{\"count\":25,\"seed\":9}"));
+    ck_assert_int_eq(converge(60), 0);
+    ck_assert_int_ge(odt_store_int(dir, "SELECT COUNT(*) FROM od_inbox") - before, 2);
+    printf("events: %d posts, %d rows; inbox %lld batches\n", event_counter("posts"),
+           event_counter("rows"), (long long)odt_store_int(dir, "SELECT COUNT(*) FROM od_inbox"));
+}
+END_TEST
+
+/* A window resent after a failed POST (odsync down), and a dropped window recovered only by
+ * the reconciling pass. */
+START_TEST(events_resent_after_failure_and_dropped_ones_reconciled)
+{
+    const char *sync_argv[] = {odsync, "sync", "--config", NULL, NULL};
+    int failures;
+    start_sim(300);
+    start_odsync_with_subscriptions();
+    ck_assert_int_eq(converge(60), 0);
+    /* odsync goes away; the front desk works; Open Dental's POSTs fail. */
+    tu_stop(od_pid);
+    od_pid = -1;
+    cJSON_Delete(odt_admin(sim_port, "POST", "/_admin/patients/11/txtmsgok", "{\"value\":\"No\"}"));
+    for (failures = 0; failures < 50 && event_counter("failures") == 0; failures++)
+        usleep(200000);
+    ck_assert_int_gt(event_counter("failures"), 0);
+    /* Back (a restart also reconciles, so check the window itself arrived again). */
+    start_odsync_with_subscriptions_again();
+    ck_assert_int_eq(converge(60), 0);
+    ck_assert_int_gt(
+        wait_for("SELECT COUNT(*) FROM od_inbox WHERE watch_table = 'Patient' AND body LIKE "
+                 "'%\"PatNum\":11,%'",
+                 1),
+        0);
+    /* A dropped window: the change never arrives as an event... */
+    cJSON_Delete(odt_admin(sim_port, "POST", "/_admin/events", "{\"drop_next\":1}"));
+    cJSON_Delete(odt_admin(sim_port, "POST", "/_admin/patients/12/txtmsgok", "{\"value\":\"No\"}"));
+    for (failures = 0; failures < 50 && event_counter("drops") == 0; failures++)
+        usleep(200000);
+    ck_assert_int_eq(event_counter("drops"), 1);
+    sleep(2);
+    ck_assert_int_eq(odt_store_int(dir, "SELECT COUNT(*) FROM od_patients WHERE patnum = 12 AND "
+                                        "body LIKE '%\"sms_consent\":\"no\"%'"),
+                     0);
+    /* ...and the reconciling pass brings it. */
+    sync_argv[3] = cfg;
+    ck_assert_int_eq(tu_run(sync_argv, NULL, NULL, NULL), 0);
+    ck_assert_int_eq(converge(10), 0);
+}
+END_TEST
+
 static Suite *events_suite(void)
 {
     Suite *s = suite_create("events");
@@ -381,6 +528,8 @@ static Suite *events_suite(void)
     tcase_add_test(tc, events_reach_the_store_duplicates_and_older_rows_change_nothing);
     tcase_add_test(tc, kill_nine_during_a_burst_keeps_every_acknowledged_batch);
     tcase_add_test(tc, four_day_outage_is_recovered_by_reconciliation);
+    tcase_add_test(tc, events_from_odsim_converge_normal_and_duplicated);
+    tcase_add_test(tc, events_resent_after_failure_and_dropped_ones_reconciled);
     suite_add_tcase(s, tc);
     return s;
 }
