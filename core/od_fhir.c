@@ -643,6 +643,10 @@ static int appointment_participants(const cJSON *res, struct model_appointment *
                 a->patnum = id;
             } else if (reference_id(ref, "practitioner", 1, &id)) {
                 int primary = participant_has_type(part, "PPRF");
+                /* A secondary performer (SPRF: the hygienist) is never the provider: REST's
+                 * ProvNum is the dentist, 0 when none. */
+                if (participant_has_type(part, "SPRF"))
+                    continue;
                 if (a->prov_num == 0 || (primary && !prov_primary)) {
                     a->prov_num = id;
                     prov_primary = primary;

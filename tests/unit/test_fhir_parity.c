@@ -543,8 +543,7 @@ static size_t appointment_parity(int64_t *statuses_seen)
         SAME_FIELD("appointment", r->apt_num, "status", want, f->status);
         SAME_FIELD("appointment", r->apt_num, "start", r->start, f->start);
         SAME_FIELD("appointment", r->apt_num, "changed_at", r->changed_at, f->changed_at);
-        if (r->prov_num > 0)
-            ck_assert_int_eq(r->prov_num, f->prov_num);
+        ck_assert_int_eq(r->prov_num, f->prov_num);
         ck_assert_int_eq(f->clinic_num, 0);
         ck_assert_ptr_null(f->dismissed_at);
         ck_assert_int_eq(f->is_new_patient, 0);
