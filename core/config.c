@@ -1185,7 +1185,8 @@ static int load_opendental(struct ctx *c, const cJSON *office, const char *opath
     o->od_recall_reconcile_h = 24;
     rc = get_bounded(c, od, "min_interval_ms", path, 0, 60000, &o->od_min_interval_ms);
     if (rc == ODSYNC_OK)
-        rc = get_bounded(c, od, "page_size", path, 1, 10000, &o->od_page_size);
+        rc = get_bounded(c, od, "page_size", path, 1,
+                         strcmp(o->od_tier, "local") == 0 ? 10000 : 100, &o->od_page_size);
     if (rc == ODSYNC_OK)
         rc = get_bounded(c, od, "sync_interval_s", path, 1, 86400, &o->od_sync_interval_s);
     if (rc == ODSYNC_OK)

@@ -207,7 +207,10 @@ static void *ingester_main(void *arg)
     od_client_set_stop(c, &in->stop);
     while (!in->stop) {
         ingest_office(st, in->office, c, &opt, &rep);
-        if (project_office(st, in->office, &ps) != ODSYNC_OK)
+        /* Project only complete passes: a stopped pass may not have read the recalls of the
+         * patients it changed yet, and the next pass does (their dirty marks stay). */
+        memset(&ps, 0, sizeof(ps));
+        if (rep.complete && project_office(st, in->office, &ps) != ODSYNC_OK)
             log_error("run", "office %s: projection failed", in->office->id);
         log_info("run", "office %s: pass %s, %lld requests, %lld contacts changed", in->office->id,
                  rep.complete ? "complete" : "stopped", (long long)rep.requests,

@@ -196,7 +196,9 @@ static void svc_result_set(odsync_batch *batch, size_t index, int status, int64_
         detail = note;
     }
     r->status = status;
-    r->retry_after_ms = retry_after_ms < 0 ? -1 : retry_after_ms;
+    /* A day at most: a plugin's absurd value must not overflow the scheduler's arithmetic. */
+    r->retry_after_ms =
+        retry_after_ms < 0 ? -1 : (retry_after_ms > 86400000 ? 86400000 : retry_after_ms);
     r->remote_id = util_strdup(remote_id);
     r->detail = copy_detail(detail);
     batch->reported[index] = 1;

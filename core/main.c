@@ -569,10 +569,13 @@ static int cmd_run(struct cli *c)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    /* A config reload is a restart for now: SIGHUP must not kill the daemon undrained. */
+    signal(SIGHUP, SIG_IGN);
     rc = daemon_run(rt, &opt, &stop_requested);
     if (rc == ODSYNC_RETRY) {
-        /* A plugin call outlived the shutdown deadline: leave without unloading it. */
-        log_shutdown();
+        /* A plugin call outlived the shutdown deadline: leave without unloading it, and
+         * without log_shutdown, so a thread still logging keeps its secrets masked. */
+        fflush(NULL);
         _exit(EXIT_RUNTIME);
     }
     runtime_close(rt);
@@ -595,7 +598,9 @@ static int sync_office(struct runtime *rt, const struct config_office *off)
            (long long)off->od_min_interval_ms, (long long)off->od_page_size);
     rc = ingest_office(rt->store, off, c, &opt, &rep);
     od_client_destroy(c);
-    if (project_office(rt->store, off, &ps) != ODSYNC_OK)
+    /* Only a complete pass is projected: see daemon.c. */
+    memset(&ps, 0, sizeof(ps));
+    if (rc == ODSYNC_OK && project_office(rt->store, off, &ps) != ODSYNC_OK)
         rc = ODSYNC_STORE;
     printf("%s: %s after %lld Open Dental requests; %lld contacts changed, %lld deliveries "
            "queued\n",

@@ -382,8 +382,8 @@ cleanup:
 /* Set the recall's seen flag (a reconciliation saw it). */
 static int recall_seen(struct store *st, const char *office, int64_t recall_num)
 {
-    sqlite3_stmt *s =
-        store_stmt(st, "UPDATE od_recalls SET seen = 1 WHERE office = ? AND recall_num = ?");
+    sqlite3_stmt *s = store_stmt(st, "UPDATE od_recalls SET seen = 1, misses = 0 WHERE office = ?"
+                                     " AND recall_num = ?");
     if (s == NULL)
         return ODSYNC_STORE;
     sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
@@ -411,7 +411,7 @@ int model_put_recall(struct store *st, const char *office, const struct model_re
     s = store_stmt(st, "INSERT INTO od_recalls (office, recall_num, patnum, recall_type, date_due,"
                        " date_scheduled, disabled, seen, hash, body, changed_at, updated_at)"
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11)"
-                       " ON CONFLICT (office, recall_num) DO UPDATE SET patnum = ?3,"
+                       " ON CONFLICT (office, recall_num) DO UPDATE SET patnum = ?3, misses = 0,"
                        " recall_type = ?4, date_due = ?5, date_scheduled = ?6, disabled = ?7,"
                        " seen = 1, hash = ?8, body = ?9, changed_at = ?10, updated_at = ?11");
     rc = ODSYNC_STORE;
@@ -599,21 +599,31 @@ int model_recall_sweep(struct store *st, const char *office, int64_t patnum, int
 {
     int rc;
     *deleted = 0;
+    /* A full read pages by Offset: a recall deleted in Open Dental meanwhile shifts the rows
+     * after it, and one may cross a page boundary unseen. So a full read deletes a recall only
+     * when the previous full read missed it too; a patient's own read (one page) is exact. */
     rc = recall_scope_exec(st,
                            "INSERT OR IGNORE INTO od_dirty (office, patnum) SELECT office, patnum"
-                           " FROM od_recalls WHERE office = ?1 AND seen = 0",
+                           " FROM od_recalls WHERE office = ?1 AND seen = 0 AND misses >= 1",
                            "INSERT OR IGNORE INTO od_dirty (office, patnum) SELECT office, patnum"
                            " FROM od_recalls INDEXED BY od_recalls_patient"
                            " WHERE office = ?1 AND patnum = ?2 AND seen = 0",
                            office, patnum);
     if (rc != ODSYNC_OK)
         return rc;
-    rc = recall_scope_exec(st, "DELETE FROM od_recalls WHERE office = ?1 AND seen = 0",
+    rc = recall_scope_exec(st,
+                           "DELETE FROM od_recalls WHERE office = ?1 AND seen = 0 AND misses >= 1",
                            "DELETE FROM od_recalls INDEXED BY od_recalls_patient"
                            " WHERE office = ?1 AND patnum = ?2 AND seen = 0",
                            office, patnum);
-    if (rc == ODSYNC_OK)
-        *deleted = sqlite3_changes(store_db(st));
+    if (rc != ODSYNC_OK)
+        return rc;
+    *deleted = sqlite3_changes(store_db(st));
+    if (patnum == 0)
+        rc = recall_scope_exec(st,
+                               "UPDATE od_recalls SET misses = misses + 1 WHERE office = ?1"
+                               " AND seen = 0",
+                               NULL, office, 0);
     return rc;
 }
 

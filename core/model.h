@@ -122,7 +122,9 @@ int model_delete_appointment(struct store *st, const char *office, int64_t apt_n
 /* Recall reconciliation: model_recall_unmark clears the "seen" flag of the recalls of office
  * (of one patient when patnum > 0, else all); model_put_recall sets it; model_recall_sweep
  * then deletes the recalls of that scope not seen (gone from Open Dental) and marks their
- * patients dirty. *deleted = rows removed. */
+ * patients dirty — after one miss for a patient's read, after two consecutive misses for a
+ * full read (paging by Offset can skip a row when Open Dental deletes one meanwhile).
+ * *deleted = rows removed. */
 int model_recall_unmark(struct store *st, const char *office, int64_t patnum);
 int model_recall_sweep(struct store *st, const char *office, int64_t patnum, int64_t *deleted);
 
