@@ -339,45 +339,22 @@ static int hash_body(const char *body, char hex[65])
     return body == NULL ? ODSYNC_NOMEM : records_hash(body, strlen(body), hex);
 }
 
-int model_put_patient(struct store *st, const char *office, const struct model_patient *p,
-                      int *changed)
-{
-    char *body = model_patient_json(p), hash[65];
-    sqlite3_stmt *s;
-    int rc, same = 0;
-
-    *changed = 0;
-    rc = hash_body(body, hash);
-    if (rc == ODSYNC_OK)
-        rc = same_hash(st,
-                       "SELECT hash, changed_at FROM od_patients WHERE office = ? AND patnum = ?",
-                       office, p->patnum, hash, p->changed_at, &same);
-    if (rc != ODSYNC_OK || same)
-        goto cleanup;
-    s = store_stmt(st, "INSERT INTO od_patients (office, patnum, status, guarantor, clinic, hash,"
-                       " body, changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                       " ON CONFLICT (office, patnum) DO UPDATE SET status = ?3, guarantor = ?4,"
-                       " clinic = ?5, hash = ?6, body = ?7, changed_at = ?8, updated_at = ?9");
-    rc = ODSYNC_STORE;
-    if (s == NULL)
-        goto cleanup;
-    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, p->patnum);
-    sqlite3_bind_text(s, 3, p->status, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, p->guarantor);
-    sqlite3_bind_int64(s, 5, p->clinic_num);
-    sqlite3_bind_text(s, 6, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 7, body, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 8, p->changed_at, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 9, util_now_ms());
-    rc = step_done(s);
-    if (rc == ODSYNC_OK)
-        rc = mark_dirty(st, office, p->patnum);
-    *changed = rc == ODSYNC_OK;
-cleanup:
-    util_free(body);
-    return rc;
-}
+/* One canonical row for put_row. Upsert statements number their parameters: ?1 office,
+ * ?2 primary key, ?3.. the table's extra columns, then hash, body, changed_at, updated_at. */
+struct row_put {
+    const char *table;      /* for recalls' "seen" rule: "od_recalls" */
+    const char *select_sql; /* SELECT hash, changed_at ... WHERE office = ? AND pk = ? */
+    const char *upsert_sql;
+    int64_t pk;
+    int64_t patnum; /* marked dirty on a change; 0 = none (clinics) */
+    const char *changed_at;
+    struct {
+        const char *text; /* bound as text unless is_int */
+        int64_t value;
+        int is_int;
+    } extra[5];
+    int n_extra;
+};
 
 /* Set the recall's seen flag (a reconciliation saw it). */
 static int recall_seen(struct store *st, const char *office, int64_t recall_num)
@@ -391,45 +368,42 @@ static int recall_seen(struct store *st, const char *office, int64_t recall_num)
     return step_done(s);
 }
 
-int model_put_recall(struct store *st, const char *office, const struct model_recall *r,
-                     int *changed)
+/* The one upsert with change detection behind every model_put_*: hash the body, skip it when
+ * the stored row is the same or newer, else write it and mark its patient dirty. Takes
+ * ownership of body (may be NULL: out of memory). */
+static int put_row(struct store *st, const char *office, const struct row_put *r, char *body,
+                   int *changed)
 {
-    char *body = recall_json(r), hash[65];
+    char hash[65];
     sqlite3_stmt *s;
-    int rc, same = 0;
+    int rc, same = 0, i, n = r->n_extra;
 
     *changed = 0;
     rc = hash_body(body, hash);
     if (rc == ODSYNC_OK)
-        rc = same_hash(
-            st, "SELECT hash, changed_at FROM od_recalls WHERE office = ? AND recall_num = ?",
-            office, r->recall_num, hash, r->changed_at, &same);
-    if (rc == ODSYNC_OK && same)
-        rc = recall_seen(st, office, r->recall_num);
+        rc = same_hash(st, r->select_sql, office, r->pk, hash, r->changed_at, &same);
+    if (rc == ODSYNC_OK && same && strcmp(r->table, "od_recalls") == 0)
+        rc = recall_seen(st, office, r->pk);
     if (rc != ODSYNC_OK || same)
         goto cleanup;
-    s = store_stmt(st, "INSERT INTO od_recalls (office, recall_num, patnum, recall_type, date_due,"
-                       " date_scheduled, disabled, seen, hash, body, changed_at, updated_at)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11)"
-                       " ON CONFLICT (office, recall_num) DO UPDATE SET patnum = ?3, misses = 0,"
-                       " recall_type = ?4, date_due = ?5, date_scheduled = ?6, disabled = ?7,"
-                       " seen = 1, hash = ?8, body = ?9, changed_at = ?10, updated_at = ?11");
+    s = store_stmt(st, r->upsert_sql);
     rc = ODSYNC_STORE;
     if (s == NULL)
         goto cleanup;
     sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, r->recall_num);
-    sqlite3_bind_int64(s, 3, r->patnum);
-    sqlite3_bind_int64(s, 4, r->recall_type);
-    sqlite3_bind_text(s, 5, r->date_due, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 6, r->date_scheduled, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 7, r->disabled);
-    sqlite3_bind_text(s, 8, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 9, body, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 10, r->changed_at, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 11, util_now_ms());
+    sqlite3_bind_int64(s, 2, r->pk);
+    for (i = 0; i < n; i++) {
+        if (r->extra[i].is_int)
+            sqlite3_bind_int64(s, 3 + i, r->extra[i].value);
+        else
+            sqlite3_bind_text(s, 3 + i, r->extra[i].text, -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_text(s, 3 + n, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4 + n, body, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5 + n, r->changed_at, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6 + n, util_now_ms());
     rc = step_done(s);
-    if (rc == ODSYNC_OK)
+    if (rc == ODSYNC_OK && r->patnum > 0)
         rc = mark_dirty(st, office, r->patnum);
     *changed = rc == ODSYNC_OK;
 cleanup:
@@ -437,115 +411,104 @@ cleanup:
     return rc;
 }
 
+#define EXTRA_INT(v)                                                                               \
+    {                                                                                              \
+        NULL, (v), 1                                                                               \
+    }
+#define EXTRA_TEXT(t)                                                                              \
+    {                                                                                              \
+        (t), 0, 0                                                                                  \
+    }
+
+int model_put_patient(struct store *st, const char *office, const struct model_patient *p,
+                      int *changed)
+{
+    struct row_put r = {
+        "od_patients",
+        "SELECT hash, changed_at FROM od_patients WHERE office = ? AND patnum = ?",
+        "INSERT INTO od_patients (office, patnum, status, guarantor, clinic, hash, body,"
+        " changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ON CONFLICT (office, patnum) DO UPDATE SET status = ?3, guarantor = ?4,"
+        " clinic = ?5, hash = ?6, body = ?7, changed_at = ?8, updated_at = ?9",
+        p->patnum,
+        p->patnum,
+        p->changed_at,
+        {EXTRA_TEXT(p->status), EXTRA_INT(p->guarantor), EXTRA_INT(p->clinic_num)},
+        3};
+    return put_row(st, office, &r, model_patient_json(p), changed);
+}
+
+int model_put_recall(struct store *st, const char *office, const struct model_recall *rc,
+                     int *changed)
+{
+    struct row_put r = {
+        "od_recalls",
+        "SELECT hash, changed_at FROM od_recalls WHERE office = ? AND recall_num = ?",
+        "INSERT INTO od_recalls (office, recall_num, patnum, recall_type, date_due,"
+        " date_scheduled, disabled, seen, misses, hash, body, changed_at, updated_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, 0, ?8, ?9, ?10, ?11)"
+        " ON CONFLICT (office, recall_num) DO UPDATE SET patnum = ?3, recall_type = ?4,"
+        " date_due = ?5, date_scheduled = ?6, disabled = ?7, seen = 1, misses = 0, hash = ?8,"
+        " body = ?9, changed_at = ?10, updated_at = ?11",
+        rc->recall_num,
+        rc->patnum,
+        rc->changed_at,
+        {EXTRA_INT(rc->patnum), EXTRA_INT(rc->recall_type), EXTRA_TEXT(rc->date_due),
+         EXTRA_TEXT(rc->date_scheduled), EXTRA_INT(rc->disabled)},
+        5};
+    return put_row(st, office, &r, recall_json(rc), changed);
+}
+
 int model_put_appointment(struct store *st, const char *office, const struct model_appointment *a,
                           int *changed)
 {
-    char *body = appointment_json(a), hash[65];
-    sqlite3_stmt *s;
-    int rc, same = 0;
-
-    *changed = 0;
-    rc = hash_body(body, hash);
-    if (rc == ODSYNC_OK)
-        rc = same_hash(
-            st, "SELECT hash, changed_at FROM od_appointments WHERE office = ? AND apt_num = ?",
-            office, a->apt_num, hash, a->changed_at, &same);
-    if (rc != ODSYNC_OK || same)
-        goto cleanup;
-    s = store_stmt(st, "INSERT INTO od_appointments (office, apt_num, patnum, status, start, hash,"
-                       " body, changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                       " ON CONFLICT (office, apt_num) DO UPDATE SET patnum = ?3, status = ?4,"
-                       " start = ?5, hash = ?6, body = ?7, changed_at = ?8, updated_at = ?9");
-    rc = ODSYNC_STORE;
-    if (s == NULL)
-        goto cleanup;
-    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, a->apt_num);
-    sqlite3_bind_int64(s, 3, a->patnum);
-    sqlite3_bind_text(s, 4, a->status, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, a->start, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 6, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 7, body, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 8, a->changed_at, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 9, util_now_ms());
-    rc = step_done(s);
-    if (rc == ODSYNC_OK)
-        rc = mark_dirty(st, office, a->patnum);
-    *changed = rc == ODSYNC_OK;
-cleanup:
-    util_free(body);
-    return rc;
+    struct row_put r = {
+        "od_appointments",
+        "SELECT hash, changed_at FROM od_appointments WHERE office = ? AND apt_num = ?",
+        "INSERT INTO od_appointments (office, apt_num, patnum, status, start, hash, body,"
+        " changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ON CONFLICT (office, apt_num) DO UPDATE SET patnum = ?3, status = ?4, start = ?5,"
+        " hash = ?6, body = ?7, changed_at = ?8, updated_at = ?9",
+        a->apt_num,
+        a->patnum,
+        a->changed_at,
+        {EXTRA_INT(a->patnum), EXTRA_TEXT(a->status), EXTRA_TEXT(a->start)},
+        3};
+    return put_row(st, office, &r, appointment_json(a), changed);
 }
 
 int model_put_procedure(struct store *st, const char *office, const struct model_procedure *p,
                         int *changed)
 {
-    char *body = procedure_json(p), hash[65];
-    sqlite3_stmt *s;
-    int rc, same = 0;
-
-    *changed = 0;
-    rc = hash_body(body, hash);
-    if (rc == ODSYNC_OK)
-        rc = same_hash(
-            st, "SELECT hash, changed_at FROM od_procedures WHERE office = ? AND proc_num = ?",
-            office, p->proc_num, hash, p->changed_at, &same);
-    if (rc != ODSYNC_OK || same)
-        goto cleanup;
-    s = store_stmt(st, "INSERT INTO od_procedures (office, proc_num, patnum, proc_date, status,"
-                       " hash, changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                       " ON CONFLICT (office, proc_num) DO UPDATE SET patnum = ?3, proc_date = ?4,"
-                       " status = ?5, hash = ?6, changed_at = ?7, updated_at = ?8");
-    rc = ODSYNC_STORE;
-    if (s == NULL)
-        goto cleanup;
-    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, p->proc_num);
-    sqlite3_bind_int64(s, 3, p->patnum);
-    sqlite3_bind_text(s, 4, p->proc_date, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, p->status, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 6, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 7, p->changed_at, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 8, util_now_ms());
-    rc = step_done(s);
-    if (rc == ODSYNC_OK)
-        rc = mark_dirty(st, office, p->patnum);
-    *changed = rc == ODSYNC_OK;
-cleanup:
-    util_free(body);
-    return rc;
+    struct row_put r = {
+        "od_procedures",
+        "SELECT hash, changed_at FROM od_procedures WHERE office = ? AND proc_num = ?",
+        "INSERT INTO od_procedures (office, proc_num, patnum, proc_date, status, hash,"
+        " changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?9)"
+        " ON CONFLICT (office, proc_num) DO UPDATE SET patnum = ?3, proc_date = ?4,"
+        " status = ?5, hash = ?6, changed_at = ?8, updated_at = ?9",
+        p->proc_num,
+        p->patnum,
+        p->changed_at,
+        {EXTRA_INT(p->patnum), EXTRA_TEXT(p->proc_date), EXTRA_TEXT(p->status)},
+        3};
+    return put_row(st, office, &r, procedure_json(p), changed);
 }
 
 int model_put_clinic(struct store *st, const char *office, const struct model_clinic *c,
                      int *changed)
 {
-    char *body = clinic_json(c), hash[65];
-    sqlite3_stmt *s;
-    int rc, same = 0;
-
-    *changed = 0;
-    rc = hash_body(body, hash);
-    if (rc == ODSYNC_OK)
-        rc = same_hash(st, "SELECT hash, NULL FROM od_clinics WHERE office = ? AND clinic_num = ?",
-                       office, c->clinic_num, hash, NULL, &same);
-    if (rc != ODSYNC_OK || same)
-        goto cleanup;
-    s = store_stmt(st, "INSERT INTO od_clinics (office, clinic_num, hash, body, updated_at)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (office, clinic_num)"
-                       " DO UPDATE SET hash = ?3, body = ?4, updated_at = ?5");
-    rc = ODSYNC_STORE;
-    if (s == NULL)
-        goto cleanup;
-    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, c->clinic_num);
-    sqlite3_bind_text(s, 3, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, body, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, util_now_ms());
-    rc = step_done(s);
-    *changed = rc == ODSYNC_OK;
-cleanup:
-    util_free(body);
-    return rc;
+    struct row_put r = {"od_clinics",
+                        "SELECT hash, NULL FROM od_clinics WHERE office = ? AND clinic_num = ?",
+                        "INSERT INTO od_clinics (office, clinic_num, hash, body, updated_at)"
+                        " VALUES (?1, ?2, ?3, ?4, ?6) ON CONFLICT (office, clinic_num)"
+                        " DO UPDATE SET hash = ?3, body = ?4, updated_at = ?6",
+                        c->clinic_num,
+                        0,
+                        NULL,
+                        {{NULL, 0, 0}},
+                        0};
+    return put_row(st, office, &r, clinic_json(c), changed);
 }
 
 int model_delete_appointment(struct store *st, const char *office, int64_t apt_num, int *changed)
