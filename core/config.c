@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tz.h"
 #include "util.h"
 
 #ifndef ODSYNC_PLUGIN_DIR
@@ -673,44 +674,16 @@ static int check_listen(struct ctx *c, const char *v, const char *path)
     return ODSYNC_OK;
 }
 
-/* 1 when name is a time zone of the zoneinfo database ($TZDIR, else /usr/share/zoneinfo):
- * a safe relative name whose file is a regular file starting with "TZif". */
-static int tz_exists(const char *name)
+/* ODSYNC_OK when name is a time zone of the zoneinfo database ($TZDIR, else
+ * /usr/share/zoneinfo) that the one zone reader (core/tz.c) loads and parses; ODSYNC_NOMEM
+ * when memory ran out; anything else means unknown. */
+static int tz_check(const char *name)
 {
-    const char *dir = getenv("TZDIR");
-    char path[4096], magic[4];
-    size_t i, got = 0;
-    struct stat st;
-    int fd, ok = 0;
-
-    if (name[0] == '\0' || name[0] == '/' || strstr(name, "..") != NULL || strlen(name) > 255)
-        return 0;
-    for (i = 0; name[i] != '\0'; i++) {
-        char ch = name[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '+' || ch == '-' || ch == '/'))
-            return 0;
-    }
-    if (dir == NULL || dir[0] == '\0')
-        dir = DEFAULT_TZDIR;
-    if (util_fmt(path, sizeof(path), "%s/%s", dir, name) != ODSYNC_OK)
-        return 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return 0;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        while (got < sizeof(magic)) {
-            ssize_t n = read(fd, magic + got, sizeof(magic) - got);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            got += (size_t)n;
-        }
-        ok = got == sizeof(magic) && memcmp(magic, "TZif", 4) == 0;
-    }
-    close(fd);
-    return ok;
+    struct tz *z = NULL;
+    char err[256];
+    int rc = tz_load(name, &z, err, sizeof(err));
+    tz_free(z);
+    return rc;
 }
 
 /* ---- secrets ------------------------------------------------------------------------ */
@@ -1337,7 +1310,10 @@ static int load_office(struct ctx *c, struct config *cfg, const cJSON *office, s
         rc = get_string(c, office, "timezone", path, 1, 0, &o->timezone);
     if (rc != ODSYNC_OK)
         return rc;
-    if (!tz_exists(o->timezone)) {
+    rc = tz_check(o->timezone);
+    if (rc == ODSYNC_NOMEM)
+        return nomem(c);
+    if (rc != ODSYNC_OK) {
         path_key(fpath, sizeof(fpath), path, "timezone");
         return fail(c, ODSYNC_CONFIG, fpath, "unknown time zone \"%s\"", show(shown, o->timezone));
     }

@@ -112,6 +112,22 @@ static const char *write_tmp(const char *name, const char *text)
     return path;
 }
 
+/* Copy a real zone file from the system's tzdata into tmp/zoneinfo/name. */
+static void copy_zone(const char *name)
+{
+    char src[512], rel[512], *text = NULL;
+    size_t len = 0;
+    FILE *f;
+    ck_assert(util_fmt(src, sizeof(src), "/usr/share/zoneinfo/%s", name) == ODSYNC_OK);
+    ck_assert_int_eq(util_read_file(src, 1u << 20, &text, &len), ODSYNC_OK);
+    ck_assert(util_fmt(rel, sizeof(rel), "%s/zoneinfo/%s", tmp, name) == ODSYNC_OK);
+    f = fopen(rel, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+    fclose(f);
+    util_free(text);
+}
+
 static void setup(void)
 {
     char tzdir[1024];
@@ -119,9 +135,9 @@ static void setup(void)
     tmp = tu_mkdtemp();
     mkdir_under("zoneinfo");
     mkdir_under("zoneinfo/America");
-    write_tmp("zoneinfo/America/Chicago", "TZif2 fixture");
-    write_tmp("zoneinfo/America/New_York", "TZif2 fixture");
-    write_tmp("zoneinfo/UTC", "TZif2 fixture");
+    copy_zone("America/Chicago");
+    copy_zone("America/New_York");
+    copy_zone("UTC");
     write_tmp("zoneinfo/zone.tab", "# not a zone file\n");
     ck_assert(util_fmt(tzdir, sizeof(tzdir), "%s/zoneinfo", tmp) == ODSYNC_OK);
     ck_assert_int_eq(setenv("TZDIR", tzdir, 1), 0);
