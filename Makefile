@@ -22,7 +22,7 @@ SHELL := /bin/bash
 ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
 MISSING := $(strip $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) 2>/dev/null && echo y),,$(p))))
 ifneq ($(MISSING),)
-$(error pkg-config cannot find: $(MISSING). Install the build dependencies with: sudo contrib/install-deps.sh)
+$(error pkg-config cannot find: $(MISSING). Install the build dependencies with: contrib/install-deps.sh (as root, or it uses sudo))
 endif
 endif
 
