@@ -18,6 +18,7 @@
 #include "http_client.h"
 #include "util.h"
 
+#include "../support/odsim_harness.h"
 #include "../support/testutil.h"
 
 #define DEV   "NFF6i0KrXrxDkZHt"
@@ -59,57 +60,18 @@ static void teardown(void)
     http_global_cleanup();
 }
 
-/* Start odsim with 200 patients, seed 42, a fixed clock and the extra arguments (NULL-
- * terminated, may be NULL). */
+/* Start odsim with 200 patients, seed 42, CLOCK and the extra arguments. */
 static void sim_start(const char *const *extra)
 {
-    const char *argv[48];
-    size_t n = 0;
-    char *path = tu_build_path("contrib/odsim/odsim");
-    argv[n++] = path;
-    argv[n++] = "--listen";
-    argv[n++] = "127.0.0.1:0";
-    argv[n++] = "--patients";
-    argv[n++] = "200";
-    argv[n++] = "--seed";
-    argv[n++] = "42";
-    argv[n++] = "--clock";
-    argv[n++] = CLOCK;
-    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
-        ck_assert_uint_lt(n, UTIL_ARRAY_LEN(argv) - 1);
-        argv[n++] = extra[i];
-    }
-    argv[n] = NULL;
-    sim_pid = tu_spawn_server(argv, sim_err, &sim_port);
-    free(path);
+    sim_pid = odh_start("200", "42", CLOCK, extra, sim_err, &sim_port);
 }
 
-/* Perform method on path with the given Authorization (NULL: none) and Content-Type (NULL:
- * none). Returns the response (caller frees with http_response_free). */
+/* Perform method on path with the given Authorization and Content-Type (NULL: none). Caller
+ * frees the response. */
 static struct odsync_http_response *call_raw(const char *method, const char *path, const char *body,
                                              const char *auth, const char *ctype)
 {
-    char url[1024];
-    struct odsync_http_header h[2];
-    size_t nh = 0;
-    struct odsync_http_response *resp = NULL;
-    ck_assert_int_eq(util_fmt(url, sizeof(url), "http://127.0.0.1:%d%s", sim_port, path),
-                     ODSYNC_OK);
-    if (ctype != NULL)
-        h[nh++] = (struct odsync_http_header){"Content-Type", ctype};
-    if (auth != NULL)
-        h[nh++] = (struct odsync_http_header){"Authorization", auth};
-    struct odsync_http_request req = {.struct_size = sizeof(req),
-                                      .method = method,
-                                      .url = url,
-                                      .headers = h,
-                                      .header_count = nh,
-                                      .body = body,
-                                      .body_len = body != NULL ? strlen(body) : 0,
-                                      .timeout_ms = 20000};
-    http_client_perform(cli, &req, &resp);
-    ck_assert_ptr_nonnull(resp);
-    return resp;
+    return odh_call(cli, sim_port, method, path, body, auth, ctype);
 }
 
 /* A correctly authenticated JSON call. */
@@ -121,11 +83,7 @@ static struct odsync_http_response *call(const char *method, const char *path, c
 /* Parse the body, assert the status; frees the response. Caller frees with cJSON_Delete. */
 static cJSON *json_of(struct odsync_http_response *r, int want)
 {
-    ck_assert_msg(r->status == want, "status %d (want %d): %s", r->status, want, r->body);
-    cJSON *j = cJSON_Parse(r->body);
-    ck_assert_msg(j != NULL, "not JSON: %s", r->body);
-    http_response_free(r);
-    return j;
+    return odh_json(r, want);
 }
 
 /* GET path (authenticated) and return its JSON (status 200). */
