@@ -69,22 +69,6 @@ void events_set_notify(struct events *ev, void (*notify)(void *arg), void *arg)
     ev->notify_arg = arg;
 }
 
-/* Fill reply with status and {"error": msg} (msg has no quotes or backslashes). */
-static void reply_error(struct http_reply *reply, int status, const char *fmt, ...)
-    UTIL_PRINTF(3, 4);
-static void reply_error(struct http_reply *reply, int status, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    struct sbuf b = {0};
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sbuf_printf(&b, "{\"error\":\"%s\"}", msg);
-    reply->status = status;
-    reply->body = sbuf_take(&b);
-}
-
 /* The watched table named by Event-Type ("WatchTable: Patient") or ?table=; NULL when none
  * is named. *named says whether one was named at all. */
 static const struct watch *watch_of(const struct http_request *req, char *name, size_t len)
@@ -192,7 +176,7 @@ static void accept_batch(struct events *ev, const struct http_request *req,
     int rc;
 
     if (body == NULL) {
-        reply_error(reply, 400, "body is not valid JSON");
+        http_reply_error(reply, 400, "body is not valid JSON");
         goto cleanup;
     }
     if (cJSON_IsObject(body)) { /* a UI event (PatientSelected): nothing to keep */
@@ -202,23 +186,24 @@ static void accept_batch(struct events *ev, const struct http_request *req,
         goto cleanup;
     }
     if (!cJSON_IsArray(body)) {
-        reply_error(reply, 400, "expected a JSON array of rows, got %s", config_json_type(body));
+        http_reply_error(reply, 400, "expected a JSON array of rows, got %s",
+                         config_json_type(body));
         goto cleanup;
     }
     if (w == NULL) {
-        reply_error(reply, 400,
-                    "WatchTable %s%s%s is not one odsync subscribes to (Patient, Appointment, "
-                    "AppointmentDeleted)",
-                    name[0] ? "'" : "(none named", name[0] ? name : ")", name[0] ? "'" : "");
+        http_reply_error(reply, 400,
+                         "WatchTable %s%s%s is not one odsync subscribes to (Patient, Appointment, "
+                         "AppointmentDeleted)",
+                         name[0] ? "'" : "(none named", name[0] ? name : ")", name[0] ? "'" : "");
         goto cleanup;
     }
     a.rows = cJSON_GetArraySize(body);
     if (a.rows > EVENTS_MAX_ROWS) {
-        reply_error(reply, 400, "%d rows: an event holds at most %d", a.rows, EVENTS_MAX_ROWS);
+        http_reply_error(reply, 400, "%d rows: an event holds at most %d", a.rows, EVENTS_MAX_ROWS);
         goto cleanup;
     }
     if (check_rows(body, w, why, sizeof(why)) != 0) {
-        reply_error(reply, 400, "%s", why);
+        http_reply_error(reply, 400, "%s", why);
         goto cleanup;
     }
     a.table = w->table;
@@ -229,7 +214,7 @@ static void accept_batch(struct events *ev, const struct http_request *req,
     if (rc != ODSYNC_OK) {
         log_error("events", "office %s: cannot store a %s batch: %s", off->id, w->table,
                   odsync_status_name(rc));
-        reply_error(reply, 503, "cannot store the batch now; send it again");
+        http_reply_error(reply, 503, "cannot store the batch now; send it again");
         goto cleanup;
     }
     if (ev->notify != NULL)
@@ -248,26 +233,26 @@ void events_http_handler(void *arg, const struct http_request *req, struct http_
     const char *auth;
 
     if (strncmp(req->path, ROUTE, strlen(ROUTE)) != 0) {
-        reply_error(reply, 404, "no such path");
+        http_reply_error(reply, 404, "no such path");
         return;
     }
     off = config_find_office(ev->cfg, req->path + strlen(ROUTE));
     if (off == NULL) {
-        reply_error(reply, 404, "no such office");
+        http_reply_error(reply, 404, "no such office");
         return;
     }
     if (strcmp(req->method, "POST") != 0) {
-        reply_error(reply, 405, "use POST");
+        http_reply_error(reply, 405, "use POST");
         return;
     }
     auth = http_request_header(req, "Authorization");
     if (!util_secure_equal(auth ? auth : "", off->od_customer_key)) {
         log_warn("events", "office %s: an event with a wrong key was refused", off->id);
-        reply_error(reply, 401, "invalid key");
+        http_reply_error(reply, 401, "invalid key");
         return;
     }
     if (!util_utf8_valid(req->body, req->body_len)) {
-        reply_error(reply, 400, "body is not valid UTF-8");
+        http_reply_error(reply, 400, "body is not valid UTF-8");
         return;
     }
     accept_batch(ev, req, off, reply);

@@ -4,11 +4,14 @@
 #include "http_server.h"
 
 #include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include <cjson/cJSON.h>
 #include <microhttpd.h>
 
 #include "log.h"
@@ -64,12 +67,20 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, int status, char 
     return ok;
 }
 
-/* A JSON error body {"error": msg}. Caller frees. */
-static char *error_body(const char *msg)
+void http_reply_error(struct http_reply *reply, int status, const char *fmt, ...)
 {
-    struct sbuf b = {0};
-    sbuf_printf(&b, "{\"error\":\"%s\"}", msg);
-    return sbuf_take(&b);
+    char msg[256], *printed = NULL;
+    cJSON *j = cJSON_CreateObject();
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (j != NULL && cJSON_AddStringToObject(j, "error", msg) != NULL)
+        printed = cJSON_PrintUnformatted(j); /* escaped: msg may quote request text */
+    cJSON_Delete(j);
+    reply->status = status;
+    reply->body = util_strdup(printed);
+    cJSON_free(printed);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -103,8 +114,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (up->too_big)
-        return send_reply(conn, 413, error_body("request body larger than the limit"), NULL);
+    if (up->too_big) {
+        http_reply_error(&reply, 413, "request body larger than the limit");
+        return send_reply(conn, reply.status, reply.body, NULL);
+    }
     req.method = method;
     req.path = url;
     req.body = up->body.data ? up->body.data : "";

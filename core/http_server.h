@@ -31,6 +31,11 @@ struct http_reply {
 const char *http_request_header(const struct http_request *req, const char *name);
 const char *http_request_arg(const struct http_request *req, const char *name);
 
+/* Fill reply with status and the body {"error": "<formatted message>"} (JSON-escaped; at most
+ * 255 bytes of message). The message must hold no secret or patient data. */
+void http_reply_error(struct http_reply *reply, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 typedef void (*http_handler_fn)(void *arg, const struct http_request *req,
                                 struct http_reply *reply);
 

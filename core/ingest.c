@@ -10,6 +10,7 @@
 #include "log.h"
 #include "model.h"
 #include "od_rest.h"
+#include "tz.h"
 #include "util.h"
 
 #define DT_LEN         20 /* "YYYY-MM-DD HH:MM:SS" + NUL */
@@ -301,19 +302,22 @@ static int read_all(struct read *r, char *err, size_t errlen)
     return ODSYNC_OK;
 }
 
-/* "YYYY-MM-DD HH:MM:SS" minus seconds, percent-encoded for a query into out. */
+/* "YYYY-MM-DD HH:MM:SS" minus seconds (naive office-local arithmetic, no zone), into out. */
+static int shift_back(const char *datetime, int64_t minus_s, char out[DT_LEN])
+{
+    int64_t naive;
+    if (tz_parse_local(datetime, &naive) != ODSYNC_OK)
+        return ODSYNC_PARSE;
+    tz_format_local(naive - minus_s, out);
+    return ODSYNC_OK;
+}
+
+/* The watermark minus the overlap, percent-encoded for a query into out. */
 static int since_param(const char *watermark, int64_t minus_s, char *out, size_t len)
 {
-    struct tm tm;
-    time_t t;
     char buf[DT_LEN];
-    memset(&tm, 0, sizeof(tm));
-    if (strptime(watermark, "%Y-%m-%d %H:%M:%S", &tm) == NULL)
-        return ODSYNC_PARSE;
-    t = timegm(&tm) - (time_t)minus_s; /* naive local time: arithmetic only, no zone */
-    gmtime_r(&t, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-    return http_url_encode(buf, out, len);
+    int rc = shift_back(watermark, minus_s, buf);
+    return rc == ODSYNC_OK ? http_url_encode(buf, out, len) : rc;
 }
 
 /* Read one resource with a DateTStamp filter once it is incremental. */
@@ -349,8 +353,6 @@ static int read_deleted(struct read *r, char *err, size_t errlen)
     struct cp apts;
     char query[QUERY_MAX], day[DT_LEN];
     const char *since;
-    struct tm tm;
-    time_t t;
     int rc = cp_load(r->st, r->office->id, resource_names[INGEST_APPOINTMENTS], &apts);
     if (rc != ODSYNC_OK || strcmp(apts.phase, "incremental") != 0 || !apts.watermark[0])
         return rc; /* during the backfill deleted appointments are simply absent */
@@ -358,13 +360,9 @@ static int read_deleted(struct read *r, char *err, size_t errlen)
     if (rc != ODSYNC_OK)
         return rc;
     since = r->cp.watermark[0] ? r->cp.watermark : apts.watermark;
-    memset(&tm, 0, sizeof(tm));
-    if (strptime(since, "%Y-%m-%d %H:%M:%S", &tm) == NULL)
+    if (shift_back(since, 86400, day) != ODSYNC_OK)
         return ODSYNC_OK;
-    t = timegm(&tm) - 86400;
-    gmtime_r(&t, &tm);
-    strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-    util_fmt(query, sizeof(query), "/histappointments?HistApptAction=Deleted&dateStart=%s", day);
+    util_fmt(query, sizeof(query), "/histappointments?HistApptAction=Deleted&dateStart=%.10s", day);
     util_fmt(r->cp.phase, sizeof(r->cp.phase), "incremental");
     r->cp.next_offset = 0; /* the whole window every time: a repeated delete changes nothing */
     /* page_tx makes this the watermark when the read completes; until then the old one stays */
