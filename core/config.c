@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "campaign.h"
 #include "log.h"
 #include "tz.h"
 #include "util.h"
@@ -57,8 +58,8 @@ static const char *const top_keys[] = {"store",       "listen",    "admin_token"
 static const char *const log_keys[] = {"level", "format"};
 static const char *const log_levels[] = {"error", "warn", "info", "debug"};
 static const char *const log_formats[] = {"text", "json"};
-static const char *const office_keys[] = {"id",       "name",       "phone",
-                                          "timezone", "opendental", "routes"};
+static const char *const office_keys[] = {"id",         "name",   "phone",     "timezone",
+                                          "opendental", "routes", "campaigns", "policy"};
 static const char *const od_keys[] = {
     "base_url",           "tier",       "developer_key",   "customer_key",
     "min_interval_ms",    "page_size",  "sync_interval_s", "overlap_s",
@@ -1367,6 +1368,29 @@ static int load_raw(struct ctx *c, const cJSON *root, const char *key, cJSON **o
     return *out != NULL ? ODSYNC_OK : nomem(c);
 }
 
+/* Each office's campaigns and policy: the top-level "campaigns"/"policy" (already in cfg)
+ * overridden member by member by the office's own; built after every office is parsed. */
+static int load_engagement(struct ctx *c, const cJSON *root, struct config *cfg)
+{
+    const cJSON *offices = cJSON_GetObjectItemCaseSensitive(root, "offices"), *it;
+    char path[JPATH_MAX];
+    size_t i = 0;
+    int rc;
+
+    cJSON_ArrayForEach(it, offices)
+    {
+        struct config_office *o = &cfg->offices[i];
+        path_index(path, sizeof(path), "offices", i++);
+        rc = campaign_set_build(cfg->campaigns, cfg->policy,
+                                cJSON_GetObjectItemCaseSensitive(it, "campaigns"),
+                                cJSON_GetObjectItemCaseSensitive(it, "policy"), path, c->origin,
+                                o->name, o->phone, o->timezone, &o->engage, c->err, c->errlen);
+        if (rc != ODSYNC_OK)
+            return rc;
+    }
+    return ODSYNC_OK;
+}
+
 /* Validate root and fill cfg (zeroed; partly filled on failure, config_free handles it). */
 static int load_config(struct ctx *c, const cJSON *root, struct config *cfg)
 {
@@ -1398,6 +1422,8 @@ static int load_config(struct ctx *c, const cJSON *root, struct config *cfg)
         rc = load_raw(c, root, "campaigns", &cfg->campaigns);
     if (rc == ODSYNC_OK)
         rc = load_raw(c, root, "policy", &cfg->policy);
+    if (rc == ODSYNC_OK)
+        rc = load_engagement(c, root, cfg);
     return rc;
 }
 
@@ -1498,6 +1524,7 @@ static void office_free(struct config_office *o)
             util_free(o->routes[r][i]);
         util_free(o->routes[r]);
     }
+    campaign_set_free(o->engage);
 }
 
 void config_free(struct config *cfg)

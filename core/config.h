@@ -13,6 +13,8 @@
 
 #include <cjson/cJSON.h>
 
+struct campaign_set;
+
 /* Where a record goes: the keys of an office's "routes" object. */
 enum config_route {
     CONFIG_ROUTE_CONTACT = 0,
@@ -58,6 +60,9 @@ struct config_office {
     int64_t od_recall_reconcile_h;     /* full recall reconciliation every this many hours; 24 */
     char **routes[CONFIG_ROUTE_COUNT]; /* sink instance names (each exists in sinks) */
     size_t n_routes[CONFIG_ROUTE_COUNT];
+    struct campaign_set *engage; /* owned: campaigns and policy resolved for this office (the
+                                    top-level "campaigns"/"policy" overridden by the office's
+                                    own); never NULL after a successful load */
 };
 
 /* API Events (Open Dental's webhooks): top-level "events". */
@@ -87,8 +92,9 @@ struct config {
     size_t n_offices;
     struct config_delivery delivery; /* top-level "delivery" with defaults applied */
     struct config_events events;     /* top-level "events" with defaults applied */
-    cJSON *campaigns;                /* kept for later issues, may be NULL */
-    cJSON *policy;                   /* kept for later issues, may be NULL */
+    cJSON *campaigns; /* top-level "campaigns" as written, may be NULL (resolved per office
+                         in config_office.engage) */
+    cJSON *policy;    /* top-level "policy" as written, may be NULL (resolved likewise) */
 };
 
 /* Load and validate the file at path. On success *out is a config the caller frees with

@@ -11,6 +11,7 @@
 
 #include "deliver.h"
 #include "events.h"
+#include "guard.h"
 #include "http_server.h"
 #include "ingest.h"
 #include "log.h"
@@ -23,29 +24,10 @@
 
 #define TICK_MS 50
 
-/* Offices whose routes name sink; *out: caller frees the array (not the strings, borrowed
- * from cfg). */
-static int offices_of(const struct config *cfg, const char *sink, char ***out, size_t *n)
-{
-    size_t o, r, i;
-    *n = 0;
-    *out = util_calloc(cfg->n_offices ? cfg->n_offices : 1, sizeof(**out));
-    if (*out == NULL)
-        return ODSYNC_NOMEM;
-    for (o = 0; o < cfg->n_offices; o++) {
-        int routed = 0;
-        for (r = 0; r < CONFIG_ROUTE_COUNT && !routed; r++)
-            for (i = 0; i < cfg->offices[o].n_routes[r] && !routed; i++)
-                routed = strcmp(cfg->offices[o].routes[r][i], sink) == 0;
-        if (routed)
-            (*out)[(*n)++] = cfg->offices[o].id;
-    }
-    return ODSYNC_OK;
-}
-
 /* --once: one pass per sink that is not paused, in this thread. */
 static int run_once(struct runtime *rt)
 {
+    struct deliver_gate gate;
     struct deliver_policy pol;
     struct deliver_stats ds;
     struct sink_state ss;
@@ -64,6 +46,8 @@ static int run_once(struct runtime *rt)
         }
         memset(&ds, 0, sizeof(ds));
         deliver_policy_from_config(&pol, &rt->sinks[i].cfg->delivery);
+        guard_gate(&gate, rt->cfg);
+        pol.gate = &gate;
         rc = deliver_sink(rt->store, rt->sinks[i].sink, &pol, &ds);
         if (ds.batches > 0)
             log_info("run", "sink %s: %lld ok, %lld retried, %lld rate-limited, %lld dead", name,
@@ -74,8 +58,9 @@ static int run_once(struct runtime *rt)
 }
 
 /* Start one worker per sink; workers[i] NULL where it failed (logged). Signals stay with the
- * main thread. */
-static int start_workers(struct runtime *rt, struct deliver_worker **workers)
+ * main thread. gate (borrowed) must outlive the workers. */
+static int start_workers(struct runtime *rt, const struct deliver_gate *gate,
+                         struct deliver_worker **workers)
 {
     struct deliver_policy pol;
     sigset_t block, old;
@@ -89,10 +74,11 @@ static int start_workers(struct runtime *rt, struct deliver_worker **workers)
     sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     for (i = 0; i < rt->n_sinks && rc == ODSYNC_OK; i++) {
-        rc = offices_of(rt->cfg, rt->sinks[i].cfg->name, &offices, &n);
+        rc = runtime_sink_offices(rt, &rt->sinks[i], &offices, &n);
         if (rc != ODSYNC_OK)
             break;
         deliver_policy_from_config(&pol, &rt->sinks[i].cfg->delivery);
+        pol.gate = gate;
         rc = deliver_worker_start(rt->cfg->store, rt->sinks[i].sink, offices, n, &pol, &workers[i],
                                   err, sizeof(err));
         if (rc != ODSYNC_OK)
@@ -482,6 +468,7 @@ int daemon_run(struct runtime *rt, const struct daemon_options *opt,
                const volatile sig_atomic_t *stop)
 {
     struct deliver_worker **workers = NULL;
+    struct deliver_gate gate;
     struct ingester *ins = NULL;
     struct receiver rcv;
     int64_t recovered = 0, deadline;
@@ -498,7 +485,8 @@ int daemon_run(struct runtime *rt, const struct daemon_options *opt,
     workers = util_calloc(rt->n_sinks ? rt->n_sinks : 1, sizeof(*workers));
     if (workers == NULL)
         return ODSYNC_NOMEM;
-    rc = start_workers(rt, workers);
+    guard_gate(&gate, rt->cfg);
+    rc = start_workers(rt, &gate, workers);
     if (rc == ODSYNC_OK && !opt->deliver_only) {
         if (rt->cfg->events.ensure_at_start && rt->cfg->events.public_url != NULL)
             ensure_subscriptions(rt);

@@ -17,6 +17,8 @@
 
 void deliver_policy_default(struct deliver_policy *p)
 {
+    p->gate = NULL;
+    p->clock = NULL;
     p->max_attempts = 8;
     p->backoff_base_ms = 1000;
     p->backoff_cap_ms = 900000;
@@ -25,10 +27,18 @@ void deliver_policy_default(struct deliver_policy *p)
 
 void deliver_policy_from_config(struct deliver_policy *p, const struct config_delivery *d)
 {
+    p->gate = NULL;
+    p->clock = NULL;
     p->max_attempts = (int)d->max_attempts;
     p->backoff_base_ms = d->backoff_base_ms;
     p->backoff_cap_ms = d->backoff_cap_ms;
     p->rate_default_ms = d->rate_limit_default_ms;
+}
+
+/* The policy's wall clock. */
+static int64_t now_of(const struct deliver_policy *p)
+{
+    return p->clock != NULL ? p->clock() : util_now_ms();
 }
 
 /* A thread-local xorshift generator, seeded once per thread. */
@@ -74,6 +84,16 @@ static int apply_one(struct store *st, struct apply_args *a, size_t i)
     int64_t wait;
     int rc;
 
+    if (a->policy->gate != NULL && a->policy->gate->after != NULL) {
+        int final = r->status == ODSYNC_OK || r->status == ODSYNC_PERMANENT ||
+                    r->status == ODSYNC_UNSUPPORTED || r->status == ODSYNC_CONFIG ||
+                    (r->status != ODSYNC_RATE_LIMITED && r->status != ODSYNC_AUTH &&
+                     it->attempts + 1 >= a->policy->max_attempts);
+        rc = a->policy->gate->after(a->policy->gate->ctx, st, it, r->status, final, r->remote_id,
+                                    r->detail, a->now);
+        if (rc != ODSYNC_OK)
+            return rc;
+    }
     switch (r->status) {
     case ODSYNC_OK:
         a->stats->ok++;
@@ -122,6 +142,78 @@ static int apply_tx(struct store *st, void *arg)
     return ODSYNC_OK;
 }
 
+struct gate_args {
+    const struct deliver_gate *gate;
+    int64_t now;
+    struct outbox_item *items;
+    size_t count;
+    unsigned char *send;
+};
+
+/* Run the gate's before() in a transaction. */
+static int gate_tx(struct store *st, void *arg)
+{
+    struct gate_args *g = arg;
+    return g->gate->before(g->gate->ctx, st, g->items, g->count, g->send, g->now);
+}
+
+/* Let the gate decide which claimed items go now; those move to the front of items and
+ * *count becomes their number (the rest stay behind it for the caller to free). */
+static int apply_gate(struct store *st, const struct deliver_gate *gate, int64_t now,
+                      struct outbox_item *items, size_t *count)
+{
+    struct gate_args g = {gate, now, items, *count, NULL};
+    size_t i, kept = 0;
+    int rc;
+    if (gate == NULL || gate->before == NULL)
+        return ODSYNC_OK;
+    g.send = util_calloc(*count, 1);
+    if (g.send == NULL)
+        return ODSYNC_NOMEM;
+    rc = store_tx(st, gate_tx, &g);
+    for (i = 0; rc == ODSYNC_OK && i < *count; i++) {
+        if (!g.send[i])
+            continue;
+        if (i != kept) {
+            struct outbox_item tmp = items[kept];
+            items[kept] = items[i];
+            items[i] = tmp;
+        }
+        kept++;
+    }
+    if (rc == ODSYNC_OK)
+        *count = kept;
+    util_free(g.send);
+    return rc;
+}
+
+struct ungate_args {
+    const struct deliver_gate *gate;
+    struct outbox_item *items;
+    size_t count;
+};
+
+/* Tell the gate each item was not sent after all (inside store_tx). */
+static int ungate_tx(struct store *st, void *arg)
+{
+    struct ungate_args *u = arg;
+    size_t i;
+    int rc = ODSYNC_OK;
+    for (i = 0; i < u->count && rc == ODSYNC_OK; i++)
+        rc = u->gate->after(u->gate->ctx, st, &u->items[i], ODSYNC_RETRY, 0, NULL,
+                            "host error before delivery", util_now_ms());
+    return rc;
+}
+
+/* The host failed before any item reached the plugin: undo what before() recorded. */
+static void ungate(struct store *st, const struct deliver_gate *gate, struct outbox_item *items,
+                   size_t count)
+{
+    struct ungate_args u = {gate, items, count};
+    if (gate != NULL && gate->after != NULL && store_tx(st, ungate_tx, &u) != ODSYNC_OK)
+        log_error("deliver", "cannot undo the send ledger of %zu rows", count);
+}
+
 /* Send one claimed batch and record the outcome. *paused set when the sink must pause. */
 static int send_one_batch(struct store *st, struct host_sink *sink, struct outbox_item *items,
                           size_t count, const struct deliver_policy *policy,
@@ -132,8 +224,12 @@ static int send_one_batch(struct store *st, struct host_sink *sink, struct outbo
     struct host_result *results = NULL;
     struct apply_args a;
     size_t i;
-    int rc = ODSYNC_NOMEM;
+    int rc;
 
+    rc = apply_gate(st, policy->gate, now_of(policy), items, &count);
+    if (rc != ODSYNC_OK || count == 0)
+        return rc; /* on failure nothing was decided: the caller releases the claim */
+    rc = ODSYNC_NOMEM;
     recs = util_calloc(count, sizeof(*recs));
     ptrs = util_calloc(count, sizeof(*ptrs));
     results = util_calloc(count, sizeof(*results));
@@ -151,8 +247,10 @@ static int send_one_batch(struct store *st, struct host_sink *sink, struct outbo
         ptrs[i] = &recs[i];
     }
     rc = host_sink_send(sink, ptrs, count, results);
-    if (rc != ODSYNC_OK)
+    if (rc != ODSYNC_OK) {
+        ungate(st, policy->gate, items, count);
         goto cleanup;
+    }
     stats->batches++;
     memset(&a, 0, sizeof(a));
     a.sink = host_sink_name(sink);
@@ -161,7 +259,7 @@ static int send_one_batch(struct store *st, struct host_sink *sink, struct outbo
     a.count = count;
     a.policy = policy;
     a.stats = stats;
-    a.now = util_now_ms();
+    a.now = now_of(policy);
     rc = store_tx(st, apply_tx, &a);
     if (a.pause_until > 0) {
         *paused = 1;
@@ -219,7 +317,7 @@ static int run_pass(struct store *st, struct host_sink *sink, const struct deliv
     const char *name = host_sink_name(sink);
     size_t max = host_sink_descriptor(sink)->max_batch, count = 0;
     struct outbox_item *items = NULL;
-    int64_t start = util_now_ms();
+    int64_t start = now_of(policy);
     int rc = ODSYNC_OK, paused = 0;
 
     while (!paused && !(scope->stop != NULL && atomic_load(scope->stop))) {
@@ -307,14 +405,15 @@ static int64_t worker_idle_ms(struct deliver_worker *w, struct store *st)
     const char *name = host_sink_name(w->sink);
     struct sink_state ss;
     struct outbox_counts oc;
-    int64_t now = util_now_ms(), next = -1, wait = WORKER_POLL_MS;
+    int64_t now = util_now_ms(), next = -1, wait = WORKER_POLL_MS, later = 0;
 
     if (sink_state_get(st, name, &ss) == ODSYNC_OK && ss.paused_until > now) {
         set_settled(w, ss.paused_until == SINK_PAUSED_INDEFINITELY);
         return ss.paused_until - now < wait ? ss.paused_until - now : wait;
     }
-    if (outbox_count(st, name, &oc) == ODSYNC_OK)
-        set_settled(w, oc.pending == 0 && oc.inflight == 0);
+    if (outbox_count(st, name, &oc) == ODSYNC_OK &&
+        outbox_count_scheduled(st, name, now, &later) == ODSYNC_OK)
+        set_settled(w, oc.pending - later == 0 && oc.inflight == 0);
     if (outbox_next_due(st, name, &next) == ODSYNC_OK && next >= 0)
         wait = next <= now ? 0 : (next - now < wait ? next - now : wait);
     return wait;

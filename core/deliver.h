@@ -23,13 +23,30 @@
 
 #include "config.h"
 #include "host_api.h"
+#include "outbox.h"
 #include "store.h"
 
+/* A check on every claimed batch before it is sent and on every result after: the send
+ * ledger and send-time policy for messages (core/guard.c). Both run inside a transaction.
+ * before() sets send[i] = 1 for the items to send now and settles the others itself (held:
+ * back to pending later; skipped: done), in the same transaction. after() sees each sent
+ * item's result before it is applied; final = 1 when the item is done with (delivered or
+ * dead-lettered), 0 when it will be tried again. */
+struct deliver_gate {
+    int (*before)(void *ctx, struct store *st, struct outbox_item *items, size_t count,
+                  unsigned char *send, int64_t now_ms);
+    int (*after)(void *ctx, struct store *st, const struct outbox_item *it, int status, int final,
+                 const char *remote_id, const char *detail, int64_t now_ms);
+    void *ctx;
+};
+
 struct deliver_policy {
-    int max_attempts;        /* dead letter after this many counted attempts */
-    int64_t backoff_base_ms; /* first backoff ceiling */
-    int64_t backoff_cap_ms;  /* largest backoff ceiling */
-    int64_t rate_default_ms; /* pause when RATE_LIMITED has no retry-after */
+    const struct deliver_gate *gate; /* borrowed, must outlive every pass; NULL = none */
+    int64_t (*clock)(void);          /* wall clock in ms; NULL = util_now_ms (tests inject) */
+    int max_attempts;                /* dead letter after this many counted attempts */
+    int64_t backoff_base_ms;         /* first backoff ceiling */
+    int64_t backoff_cap_ms;          /* largest backoff ceiling */
+    int64_t rate_default_ms;         /* pause when RATE_LIMITED has no retry-after */
 };
 
 struct deliver_stats {

@@ -46,6 +46,7 @@ struct host_sink {
     struct setting *settings;
     size_t n_settings;
     void *instance; /* the plugin's */
+    void *core_ctx; /* built-in sinks: what host_core_ctx gives; NULL otherwise */
     struct http_client *http;
     pthread_mutex_t lock;      /* guards metrics */
     pthread_mutex_t http_lock; /* guards http (one easy handle per instance) */
@@ -370,8 +371,12 @@ static int load_settings(struct host_sink *s, const cJSON *settings, const char 
 
 /* ---- instances ---------------------------------------------------------------------- */
 
-int host_sink_create(struct plugin *p, const char *name, const cJSON *settings,
-                     const char *json_path, struct host_sink **out, char *err, size_t errlen)
+/* Build an instance: validate settings, then the plugin's create(). core_ctx is kept for
+ * host_core_ctx (NULL for loaded plugins). On success *out: caller frees with
+ * host_sink_destroy. */
+static int create_instance(struct plugin *p, const char *name, const cJSON *settings,
+                           const char *json_path, void *core_ctx, struct host_sink **out, char *err,
+                           size_t errlen)
 {
     struct host_sink *s = NULL;
     size_t clen;
@@ -388,6 +393,7 @@ int host_sink_create(struct plugin *p, const char *name, const cJSON *settings,
     s->ctx.sink = s;
     s->plugin = p;
     s->desc = plugin_descriptor(p);
+    s->core_ctx = core_ctx;
     clen = strlen(name) + 6;
     s->name = util_strdup(name);
     s->component = util_malloc(clen);
@@ -411,6 +417,30 @@ cleanup:
         util_fmt(err, errlen, "%s: out of memory", json_path);
     host_sink_destroy(s);
     return rc;
+}
+
+int host_sink_create(struct plugin *p, const char *name, const cJSON *settings,
+                     const char *json_path, struct host_sink **out, char *err, size_t errlen)
+{
+    return create_instance(p, name, settings, json_path, NULL, out, err, errlen);
+}
+
+int host_sink_create_builtin(struct plugin *p, const char *name, void *core_ctx,
+                             struct host_sink **out, char *err, size_t errlen)
+{
+    char path[96];
+    *out = NULL;
+    if (!plugin_is_builtin(p)) {
+        util_fmt(err, errlen, "sink \"%s\": not a built-in sink", name);
+        return ODSYNC_INVALID;
+    }
+    util_fmt(path, sizeof(path), "sinks.%s (built-in)", name);
+    return create_instance(p, name, NULL, path, core_ctx, out, err, errlen);
+}
+
+void *host_core_ctx(odsync_host_ctx *ctx)
+{
+    return ctx != NULL ? ctx->sink->core_ctx : NULL;
 }
 
 void host_sink_destroy(struct host_sink *s)

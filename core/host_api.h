@@ -34,6 +34,18 @@ struct host_result {
 int host_sink_create(struct plugin *p, const char *name, const cJSON *settings,
                      const char *json_path, struct host_sink **out, char *err, size_t errlen);
 
+/* Create an instance of a built-in sink (p from plugin_builtin; borrowed, must outlive the
+ * instance) named name, with no settings. core_ctx is a core pointer the built-in's create()
+ * reads back with host_core_ctx (borrowed; must outlive the instance; the sink ABI's create()
+ * takes no user pointer, and a plugin never gets one). Returns as host_sink_create, or
+ * ODSYNC_INVALID when p is not a built-in. */
+int host_sink_create_builtin(struct plugin *p, const char *name, void *core_ctx,
+                             struct host_sink **out, char *err, size_t errlen);
+
+/* The core pointer given to host_sink_create_builtin, or NULL (a loaded plugin's instance,
+ * or ctx NULL). For built-in sinks only: the pointer is not part of the sink ABI. */
+void *host_core_ctx(odsync_host_ctx *ctx);
+
 /* Destroy the plugin instance and free; accepts NULL. */
 void host_sink_destroy(struct host_sink *s);
 

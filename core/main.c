@@ -16,7 +16,10 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "campaign.h"
+#include "consent.h"
 #include "deliver.h"
+#include "dryrun.h"
 #include "http_client.h"
 #include "import.h"
 #include "ingest.h"
@@ -31,6 +34,7 @@
 #include "sink_state.h"
 #include "subscriptions.h"
 #include "events.h"
+#include "tz.h"
 #include "util.h"
 
 enum exit_code {
@@ -56,6 +60,8 @@ struct cli {
     int all;                     /* dlq retry --all */
     const char *sink;            /* --sink S */
     const char *office;          /* --office ID */
+    const char *date;            /* dry-run --date YYYY-MM-DD */
+    const char *purpose;         /* optout --purpose P */
     int help;                    /* --help */
     char *plugin_dirs[MAX_DIRS]; /* --plugin-dir (borrowed from argv) */
     size_t n_plugin_dirs;
@@ -791,6 +797,209 @@ static int64_t dlq_id(struct cli *c)
     return id;
 }
 
+/* ---- dry-run ---------------------------------------------------------------------------- */
+
+/* "HH:MM" of an instant in office's zone (or "-" for 0). */
+static void local_hhmm(const struct config *cfg, const char *office, int64_t ms, char *out,
+                       size_t len)
+{
+    const struct config_office *o = config_find_office(cfg, office);
+    char buf[20];
+    int64_t local = 0;
+    if (ms <= 0 || o == NULL || tz_utc_to_local(o->engage->tz, ms / 1000, &local) != ODSYNC_OK) {
+        util_fmt(out, len, "-");
+        return;
+    }
+    tz_format_local(local, buf);
+    util_fmt(out, len, "%.16s", buf);
+}
+
+/* The report as JSON on stdout. */
+static void dryrun_json(const struct dryrun_report *r)
+{
+    cJSON *o = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(o, "messages"), *m;
+    char *text;
+    size_t i;
+    cJSON_AddStringToObject(o, "date", r->date);
+    for (i = 0; list != NULL && i < r->count; i++) {
+        const struct dryrun_row *w = &r->rows[i];
+        m = cJSON_CreateObject();
+        if (m == NULL || !cJSON_AddItemToArray(list, m))
+            break;
+        cJSON_AddStringToObject(m, "office", w->office ? w->office : "");
+        cJSON_AddNumberToObject(m, "patnum", (double)w->patnum);
+        cJSON_AddStringToObject(m, "key", w->key ? w->key : "");
+        cJSON_AddStringToObject(m, "campaign", w->campaign ? w->campaign : "");
+        cJSON_AddStringToObject(m, "channel", w->channel ? w->channel : "");
+        cJSON_AddStringToObject(m, "outcome", w->outcome ? w->outcome : "");
+        cJSON_AddNumberToObject(m, "at_ms", (double)w->at_ms);
+        cJSON_AddNumberToObject(m, "until_ms", (double)w->until_ms);
+        cJSON_AddStringToObject(m, "reason", w->reason ? w->reason : "");
+        cJSON_AddStringToObject(m, "rule", w->rule ? w->rule : "");
+        cJSON_AddStringToObject(m, "consent", w->consent ? w->consent : "");
+    }
+    m = cJSON_AddObjectToObject(o, "summary");
+    cJSON_AddNumberToObject(m, "sent", (double)r->sent);
+    cJSON_AddNumberToObject(m, "held", (double)r->held);
+    cJSON_AddNumberToObject(m, "skipped", (double)r->skipped);
+    text = cJSON_Print(o);
+    if (text != NULL)
+        printf("%s\n", text);
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
+/* The report as text on stdout: one line per message, patients by opaque id only. */
+static void dryrun_text(const struct config *cfg, const struct dryrun_report *r)
+{
+    char at[24], until[24];
+    size_t i;
+    printf("dry-run for %s: nothing is sent and nothing is kept\n", r->date);
+    for (i = 0; i < r->count; i++) {
+        const struct dryrun_row *w = &r->rows[i];
+        local_hhmm(cfg, w->office, w->at_ms, at, sizeof(at));
+        local_hhmm(cfg, w->office, w->until_ms, until, sizeof(until));
+        if (strcmp(w->outcome, "sent") == 0)
+            printf("SEND  %-10s patient %-8lld %-12s %-5s at %s  (%s)\n", w->office,
+                   (long long)w->patnum, w->campaign, w->channel, at + 11,
+                   w->consent ? w->consent : "");
+        else if (strcmp(w->outcome, "held") == 0 || strcmp(w->outcome, "queued") == 0)
+            printf("HOLD  %-10s patient %-8lld %-12s %-5s until %s  %s (%s)\n", w->office,
+                   (long long)w->patnum, w->campaign, w->channel, until, w->reason ? w->reason : "",
+                   w->rule ? w->rule : "");
+        else
+            printf("SKIP  %-10s patient %-8lld %-12s %-5s %s (%s)%s%s\n", w->office,
+                   (long long)w->patnum, w->campaign, w->channel, w->reason ? w->reason : "",
+                   w->rule ? w->rule : "", w->consent ? "  " : "", w->consent ? w->consent : "");
+    }
+    printf("summary: %lld would be sent, %lld held for later, %lld skipped\n", (long long)r->sent,
+           (long long)r->held, (long long)r->skipped);
+}
+
+static int cmd_dry_run(struct cli *c)
+{
+    struct runtime *rt = NULL;
+    struct dryrun_report r;
+    char err[ERR_LEN] = "";
+    int rc = open_runtime(c, 0, &rt);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = dryrun_run(rt->store, rt->cfg, c->office, c->date, util_now_ms(), &r, err, sizeof(err));
+    if (rc == ODSYNC_OK) {
+        if (c->json)
+            dryrun_json(&r);
+        else
+            dryrun_text(rt->cfg, &r);
+        dryrun_report_clear(&r);
+    } else {
+        fprintf(stderr, "odsync: dry-run: %s\n", err);
+    }
+    runtime_close(rt);
+    return rc == ODSYNC_OK                                  ? EXIT_OK
+           : rc == ODSYNC_INVALID || rc == ODSYNC_NOT_FOUND ? EXIT_USAGE
+                                                            : EXIT_RUNTIME;
+}
+
+/* ---- optout ------------------------------------------------------------------------------ */
+
+struct optout_args {
+    const char *office, *channel, *address, *purpose;
+    int add;
+    int changed;
+};
+
+static int optout_tx(struct store *st, void *arg)
+{
+    struct optout_args *a = arg;
+    if (a->add)
+        return consent_opt_out(st, a->office, a->channel, a->address, a->purpose, "staff",
+                               "odsync optout add", util_now_ms(), &a->changed);
+    return consent_opt_in(st, a->office, a->channel, a->address, a->purpose, "staff",
+                          "odsync optout remove", util_now_ms(), &a->changed);
+}
+
+/* `optout list`. */
+static int optout_list(struct cli *c, struct runtime *rt)
+{
+    struct consent_row *rows = NULL;
+    size_t n = 0, i;
+    cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
+    char *text;
+    if (consent_list(rt->store, c->office, &rows, &n) != ODSYNC_OK) {
+        cJSON_Delete(arr);
+        fprintf(stderr, "odsync: optout list: %s\n", store_errmsg(rt->store));
+        return EXIT_STORE;
+    }
+    for (i = 0; i < n; i++) {
+        if (arr != NULL) {
+            cJSON *m = cJSON_CreateObject();
+            if (m == NULL || !cJSON_AddItemToArray(arr, m))
+                break;
+            cJSON_AddStringToObject(m, "office", rows[i].office);
+            cJSON_AddStringToObject(m, "channel", rows[i].channel);
+            cJSON_AddStringToObject(m, "address", rows[i].address);
+            cJSON_AddStringToObject(m, "purpose", rows[i].purpose);
+            cJSON_AddStringToObject(m, "state", rows[i].state);
+            cJSON_AddStringToObject(m, "source", rows[i].source);
+            cJSON_AddNumberToObject(m, "at_ms", (double)rows[i].at_ms);
+        } else {
+            printf("%-10s %-5s %-28s %-13s %-8s %s\n", rows[i].office, rows[i].channel,
+                   rows[i].address, rows[i].purpose, rows[i].state, rows[i].source);
+        }
+    }
+    text = arr ? cJSON_Print(arr) : NULL;
+    if (text != NULL)
+        printf("%s\n", text);
+    cJSON_free(text);
+    cJSON_Delete(arr);
+    consent_rows_free(rows, n);
+    return EXIT_OK;
+}
+
+static int cmd_optout(struct cli *c)
+{
+    struct runtime *rt = NULL;
+    struct optout_args a;
+    int rc, list = c->n_args == 1 && strcmp(c->args[0], "list") == 0;
+    int change =
+        c->n_args == 3 && (strcmp(c->args[0], "add") == 0 || strcmp(c->args[0], "remove") == 0);
+    if ((!list && !change) || (change && c->office == NULL)) {
+        fprintf(stderr, "odsync: usage: odsync optout list [--office ID] | add|remove sms|email "
+                        "ADDRESS --office ID [--purpose P]\n");
+        return EXIT_USAGE;
+    }
+    rc = open_runtime(c, 0, &rt);
+    if (rc != EXIT_OK)
+        return rc;
+    if (list) {
+        rc = optout_list(c, rt);
+        runtime_close(rt);
+        return rc;
+    }
+    memset(&a, 0, sizeof(a));
+    a.office = c->office;
+    a.channel = c->args[1];
+    a.address = c->args[2];
+    a.purpose = c->purpose ? c->purpose : "*";
+    a.add = strcmp(c->args[0], "add") == 0;
+    if (config_find_office(rt->cfg, c->office) == NULL) {
+        fprintf(stderr, "odsync: no office \"%s\" in %s\n", c->office, c->config);
+        rc = EXIT_USAGE;
+    } else if ((rc = store_tx(rt->store, optout_tx, &a)) == ODSYNC_INVALID) {
+        fprintf(stderr, "odsync: optout: %s is not a valid %s address\n", a.address, a.channel);
+        rc = EXIT_USAGE;
+    } else if (rc != ODSYNC_OK) {
+        fprintf(stderr, "odsync: optout: %s\n", store_errmsg(rt->store));
+        rc = EXIT_STORE;
+    } else {
+        printf("%s %s (%s): %s\n", a.channel, a.add ? "opted out" : "opted back in", a.purpose,
+               a.changed ? "recorded" : "already so");
+        rc = EXIT_OK;
+    }
+    runtime_close(rt);
+    return rc;
+}
+
 static int cmd_dlq(struct cli *c)
 {
     struct runtime *rt = NULL;
@@ -887,6 +1096,18 @@ static const struct command commands[] = {
      "Appointment, AppointmentDeleted; EndPointUrl from events.public_url, the office's\n"
      "Workstation, events.polling_seconds) and corrects a drifted PollingSeconds; running it\n"
      "again changes nothing. list shows what Open Dental has."},
+    {"dry-run", cmd_dry_run, "odsync dry-run [--office ID] [--date YYYY-MM-DD] [--json]",
+     "Who would be messaged on that day (default today), on which channel, and for everyone\n"
+     "held or skipped, why (reason code, messaging rule and consent). It runs the real rules\n"
+     "and send checks inside a transaction that is rolled back: nothing is sent or kept.\n"
+     "Patients appear by PatNum only."},
+    {"optout", cmd_optout,
+     "odsync optout list [--office ID] [--json] | add|remove sms|email ADDRESS --office ID "
+     "[--purpose P]",
+     "The consent ledger. add records a staff-entered opt-out (a patient's call or letter);\n"
+     "remove records the patient's explicit request to opt back in. --purpose is recall,\n"
+     "reactivation, review or * (default: every purpose). Opt-outs from Open Dental, Twilio\n"
+     "and SendGrid are recorded automatically and listed here with their source."},
     {"dlq", cmd_dlq, "odsync dlq list [--sink S] [--json] | retry ID|--all [--sink S] | drop ID",
      "Dead letters: records a sink refused for good or that ran out of attempts. list shows\n"
      "which record, which sink, why and when; retry requeues (attempts reset); drop deletes."},
@@ -945,6 +1166,10 @@ static int parse_args(int argc, char **argv, struct cli *c)
             c->sink = argv[++i];
         } else if (strcmp(a, "--office") == 0 && i + 1 < argc) {
             c->office = argv[++i];
+        } else if (strcmp(a, "--date") == 0 && i + 1 < argc) {
+            c->date = argv[++i];
+        } else if (strcmp(a, "--purpose") == 0 && i + 1 < argc) {
+            c->purpose = argv[++i];
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             c->help = 1;
         } else if (a[0] == '-' && a[1] != '\0') {

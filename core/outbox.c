@@ -23,12 +23,18 @@ static int step_done(sqlite3_stmt *s)
 int outbox_enqueue(struct store *st, const char *sink, const char *office, const char *key,
                    int kind, int64_t version, const char *body)
 {
+    return outbox_enqueue_at(st, sink, office, key, kind, version, body, 0);
+}
+
+int outbox_enqueue_at(struct store *st, const char *sink, const char *office, const char *key,
+                      int kind, int64_t version, const char *body, int64_t next_at)
+{
     sqlite3_stmt *s = store_stmt(
-        st, "INSERT INTO outbox (sink, office, key, kind, version, body, created_at, updated_at)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
+        st, "INSERT INTO outbox (sink, office, key, kind, version, body, next_at, created_at,"
+            " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?7)"
             " ON CONFLICT (sink, office, key) DO UPDATE SET kind = ?4, version = ?5, body = ?6,"
             " state = CASE WHEN state = 'inflight' THEN 'inflight' ELSE 'pending' END,"
-            " attempts = 0, next_at = 0, updated_at = ?7"
+            " attempts = 0, next_at = ?8, updated_at = ?7"
             " WHERE excluded.version > outbox.version");
     int64_t now = util_now_ms();
     if (s == NULL)
@@ -40,6 +46,7 @@ int outbox_enqueue(struct store *st, const char *sink, const char *office, const
     sqlite3_bind_int64(s, 5, version);
     sqlite3_bind_text(s, 6, body, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 7, now);
+    sqlite3_bind_int64(s, 8, next_at);
     return step_done(s);
 }
 
@@ -290,6 +297,24 @@ int outbox_recover(struct store *st, int64_t *recovered)
     int rc = step_done(s);
     *recovered = rc == ODSYNC_OK ? sqlite3_changes(store_db(st)) : 0;
     return rc;
+}
+
+int outbox_count_scheduled(struct store *st, const char *sink, int64_t now_ms, int64_t *count)
+{
+    sqlite3_stmt *s = store_stmt(st, "SELECT COUNT(*) FROM outbox WHERE (?1 IS NULL OR sink = ?1)"
+                                     " AND state = 'pending' AND kind = ?2 AND next_at > ?3");
+    int rc;
+    *count = 0;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, sink, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, ODSYNC_KIND_MESSAGE);
+    sqlite3_bind_int64(s, 3, now_ms);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *count = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? ODSYNC_OK : ODSYNC_STORE;
 }
 
 int outbox_count(struct store *st, const char *sink, struct outbox_counts *out)

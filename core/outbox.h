@@ -33,6 +33,10 @@ struct outbox_counts {
 int outbox_enqueue(struct store *st, const char *sink, const char *office, const char *key,
                    int kind, int64_t version, const char *body);
 
+/* The same, due at next_at (ms) instead of now: a message held until its time. */
+int outbox_enqueue_at(struct store *st, const char *sink, const char *office, const char *key,
+                      int kind, int64_t version, const char *body, int64_t next_at);
+
 /* Claim up to max due rows of sink (next_at <= now_ms) in one transaction, oldest first.
  * *items: caller frees with outbox_items_free. */
 int outbox_claim(struct store *st, const char *sink, int64_t now_ms, size_t max,
@@ -81,6 +85,11 @@ int outbox_dead(struct store *st, const struct outbox_item *it, int result_class
 
 /* After a crash: every inflight row becomes pending. *recovered = rows moved. */
 int outbox_recover(struct store *st, int64_t *recovered);
+
+/* Pending message rows of sink (NULL = all) not due before now_ms: messages scheduled or held
+ * for later (quiet hours, caps, a review's delay). They are not work for now, so a worker
+ * with only these is settled. */
+int outbox_count_scheduled(struct store *st, const char *sink, int64_t now_ms, int64_t *count);
 
 /* Row counts per state for a sink (NULL = all sinks). */
 int outbox_count(struct store *st, const char *sink, struct outbox_counts *out);

@@ -16,9 +16,11 @@
 #include "util.h"
 
 #define NAME_MAX_LEN 32
+#define BUILTIN_PATH "(built-in)"
 
 struct plugin {
-    void *handle;                       /* from dlopen */
+    void *handle;                       /* from dlopen; NULL for a built-in */
+    int builtin;                        /* 1: from plugin_builtin, never dlclosed */
     char *path;                         /* as loaded */
     struct odsync_sink_descriptor desc; /* host copy, zero-filled past the plugin's */
     unsigned abi_minor;                 /* what the plugin was built with */
@@ -258,11 +260,44 @@ cleanup:
     return rc;
 }
 
+int plugin_builtin(const struct odsync_sink_descriptor *desc, struct plugin **out, char *err,
+                   size_t errlen)
+{
+    struct plugin *p = NULL;
+    int rc = ODSYNC_NOMEM;
+
+    *out = NULL;
+    p = util_calloc(1, sizeof(*p));
+    if (p == NULL || (p->path = util_strdup(BUILTIN_PATH)) == NULL) {
+        util_fmt(err, errlen, "%s: out of memory", BUILTIN_PATH);
+        goto cleanup;
+    }
+    p->builtin = 1;
+    if (desc == NULL) {
+        util_fmt(err, errlen, "%s: no descriptor", BUILTIN_PATH);
+        rc = ODSYNC_ABI;
+        goto cleanup;
+    }
+    rc = check_descriptor(p, desc, err, errlen);
+    if (rc != ODSYNC_OK)
+        goto cleanup;
+    *out = p;
+    p = NULL;
+cleanup:
+    plugin_close(p);
+    return rc;
+}
+
+int plugin_is_builtin(const struct plugin *p)
+{
+    return p != NULL && p->builtin;
+}
+
 void plugin_close(struct plugin *p)
 {
     if (p == NULL)
         return;
-    if (p->handle != NULL)
+    if (p->handle != NULL && !p->builtin)
         dlclose(p->handle);
     util_free(p->path);
     util_free(p);

@@ -10,6 +10,7 @@
 #include "keys.h"
 #include "outbox.h"
 #include "records.h"
+#include "rules.h"
 #include "util.h"
 
 #define CHUNK   100 /* patients per transaction: short write locks */
@@ -56,7 +57,7 @@ static int add_text(cJSON *o, const char *name, const char *v)
  * memory — then the caller must keep the patient dirty, since a record built without its
  * recall due date or last visit would be wrong. Caller frees. */
 static char *contact_body(struct store *st, const char *office, int64_t patnum, const char *key,
-                          int *oom)
+                          const struct rules_contact *rc, int *oom)
 {
     char *pbody = one_text(st, "SELECT body FROM od_patients WHERE office = ? AND patnum = ?",
                            office, patnum, oom);
@@ -100,8 +101,9 @@ static char *contact_body(struct store *st, const char *office, int64_t patnum, 
          copy_member(c, "sms_consent", p, "sms_consent") &&
          cJSON_AddFalseToObject(c, "email_opt_out") != NULL &&
          copy_member(c, "language", p, "language") && add_text(c, "recall_due", due) &&
-         cJSON_AddNullToObject(c, "recall_stage") != NULL && add_text(c, "last_visit", visit) &&
-         cJSON_AddFalseToObject(c, "reactivation") != NULL &&
+         add_text(c, "recall_stage", rc->recall_stage[0] ? rc->recall_stage : NULL) &&
+         add_text(c, "last_visit", visit) &&
+         cJSON_AddBoolToObject(c, "reactivation", rc->reactivation) != NULL &&
          cJSON_AddNullToObject(c, "updated_at") != NULL;
     if (ok) {
         char *printed = cJSON_PrintUnformatted(c);
@@ -132,10 +134,12 @@ static int clear_dirty(struct store *st, const char *office, int64_t patnum)
     return rc == SQLITE_DONE ? ODSYNC_OK : ODSYNC_STORE;
 }
 
-/* Project one patient (inside the chunk's transaction). */
+/* Project one patient (inside the chunk's transaction): rules first (tasks, messages, the
+ * contact's stage), then the contact record. */
 static int project_one(struct store *st, const struct config_office *office, int64_t patnum,
-                       struct project_stats *stats)
+                       int64_t now, struct project_stats *stats)
 {
+    struct rules_contact rcon;
     char key[KEY_LEN], *body = NULL;
     int64_t version = 0;
     size_t i;
@@ -144,7 +148,10 @@ static int project_one(struct store *st, const struct config_office *office, int
     rc = keys_contact(key, sizeof(key), office->id, patnum);
     if (rc != ODSYNC_OK)
         return clear_dirty(st, office->id, patnum);
-    body = contact_body(st, office->id, patnum, key, &oom);
+    rc = rules_patient(st, office, patnum, now, &rcon, &stats->rules);
+    if (rc != ODSYNC_OK)
+        return rc;
+    body = contact_body(st, office->id, patnum, key, &rcon, &oom);
     if (oom)
         return ODSYNC_NOMEM; /* the chunk rolls back: the patient stays dirty for a later pass */
     if (body != NULL)
@@ -164,6 +171,7 @@ static int project_one(struct store *st, const struct config_office *office, int
 
 struct chunk_args {
     const struct config_office *office;
+    int64_t now;
     struct project_stats *stats;
     int64_t done; /* out: patients handled in this chunk */
 };
@@ -183,7 +191,7 @@ static int chunk_tx(struct store *st, void *arg)
         pats[n++] = sqlite3_column_int64(s, 0);
     sqlite3_reset(s);
     for (i = 0; i < n && rc == ODSYNC_OK; i++)
-        rc = project_one(st, a->office, pats[i], a->stats);
+        rc = project_one(st, a->office, pats[i], a->now, a->stats);
     a->done = n;
     return rc;
 }
@@ -191,12 +199,21 @@ static int chunk_tx(struct store *st, void *arg)
 int project_office(struct store *st, const struct config_office *office,
                    struct project_stats *stats)
 {
-    struct chunk_args a = {office, stats, 0};
-    int rc;
+    return project_office_at(st, office, util_now_ms(), stats);
+}
+
+int project_office_at(struct store *st, const struct config_office *office, int64_t now_ms,
+                      struct project_stats *stats)
+{
+    struct chunk_args a = {office, now_ms, stats, 0};
+    int rc, ticked = 0;
     memset(stats, 0, sizeof(*stats));
-    do {
+    rc = rules_tick(st, office, now_ms, &ticked);
+    while (rc == ODSYNC_OK) {
         a.done = 0;
         rc = store_tx(st, chunk_tx, &a);
-    } while (rc == ODSYNC_OK && a.done == CHUNK);
+        if (a.done < CHUNK)
+            break;
+    }
     return rc;
 }

@@ -5,8 +5,12 @@
 
 #include <string.h>
 
+#include "campaign.h"
 #include "log.h"
+#include "od_writer.h"
 #include "util.h"
+
+#define BUILTIN_PLUGIN "(built-in)"
 
 unsigned long long runtime_route_capability(enum config_route route)
 {
@@ -103,6 +107,61 @@ static int check_routes(struct runtime *rt, char *err, size_t errlen)
     return ODSYNC_OK;
 }
 
+/* 1 when office writes a commlog to Open Dental for each message sent (policy.commlog). */
+static int office_commlogs(const struct config_office *office)
+{
+    return office->engage != NULL && office->engage->policy.commlog;
+}
+
+/* The first office with commlog write-back on, or NULL. */
+static const struct config_office *first_commlog_office(const struct config *cfg)
+{
+    size_t i;
+    for (i = 0; i < cfg->n_offices; i++)
+        if (office_commlogs(&cfg->offices[i]))
+            return &cfg->offices[i];
+    return NULL;
+}
+
+/* When an office has commlog write-back on, append the built-in "opendental" sink (the
+ * Open Dental commlog writer) to rt->sinks, which has room for it. */
+static int open_builtin_writer(struct runtime *rt, char *err, size_t errlen)
+{
+    const struct config_office *office = first_commlog_office(rt->cfg);
+    struct config_sink *bc = &rt->builtin_cfg;
+    struct runtime_sink *rs;
+    char msg[512];
+    int rc;
+
+    if (office == NULL)
+        return ODSYNC_OK;
+    if (config_find_sink(rt->cfg, OD_WRITER_SINK) != NULL) {
+        util_fmt(err, errlen,
+                 "sinks.%s: the name \"%s\" is reserved for the built-in Open Dental commlog "
+                 "writer (policy.commlog is on for office %s)",
+                 OD_WRITER_SINK, OD_WRITER_SINK, office->id);
+        return ODSYNC_CONFIG;
+    }
+    bc->name = util_strdup(OD_WRITER_SINK);
+    bc->plugin = util_strdup(BUILTIN_PLUGIN);
+    bc->json_path = util_strdup("sinks." OD_WRITER_SINK " (built-in)");
+    bc->settings = NULL;
+    bc->delivery = rt->cfg->delivery;
+    if (bc->name == NULL || bc->plugin == NULL || bc->json_path == NULL)
+        return ODSYNC_NOMEM;
+    rc = plugin_builtin(od_writer_descriptor(), &rt->builtin, msg, sizeof(msg));
+    if (rc != ODSYNC_OK) {
+        util_fmt(err, errlen, "%s: %s", bc->json_path, msg);
+        return rc;
+    }
+    rs = &rt->sinks[rt->n_sinks];
+    rs->cfg = bc;
+    rs->plugin = rt->builtin;
+    rs->builtin = 1;
+    rt->n_sinks++;
+    return host_sink_create_builtin(rt->builtin, OD_WRITER_SINK, rt->cfg, &rs->sink, err, errlen);
+}
+
 int runtime_open(struct config *cfg, unsigned flags, struct runtime **out, char *err, size_t errlen)
 {
     struct runtime *rt = NULL;
@@ -116,7 +175,7 @@ int runtime_open(struct config *cfg, unsigned flags, struct runtime **out, char 
         goto cleanup;
     }
     rt->cfg = cfg;
-    rt->sinks = util_calloc(cfg->n_sinks ? cfg->n_sinks : 1, sizeof(*rt->sinks));
+    rt->sinks = util_calloc(cfg->n_sinks + 1, sizeof(*rt->sinks)); /* + the built-in */
     if (rt->sinks == NULL)
         goto cleanup;
     for (i = 0; i < cfg->n_sinks; i++) {
@@ -126,6 +185,9 @@ int runtime_open(struct config *cfg, unsigned flags, struct runtime **out, char 
             goto cleanup;
     }
     rc = check_routes(rt, err, errlen);
+    if (rc != ODSYNC_OK)
+        goto cleanup;
+    rc = open_builtin_writer(rt, err, errlen);
     if (rc != ODSYNC_OK)
         goto cleanup;
     if (!(flags & RUNTIME_NO_STORE)) {
@@ -154,6 +216,10 @@ void runtime_close(struct runtime *rt)
     for (i = 0; i < rt->n_plugins; i++)
         plugin_close(rt->plugins[i]);
     util_free(rt->plugins);
+    plugin_close(rt->builtin);
+    util_free(rt->builtin_cfg.name);
+    util_free(rt->builtin_cfg.plugin);
+    util_free(rt->builtin_cfg.json_path);
     store_close(rt->store);
     config_free(rt->cfg);
     util_free(rt);
@@ -166,4 +232,27 @@ struct runtime_sink *runtime_find_sink(struct runtime *rt, const char *name)
         if (rt->sinks[i].sink != NULL && strcmp(rt->sinks[i].cfg->name, name) == 0)
             return &rt->sinks[i];
     return NULL;
+}
+
+int runtime_sink_offices(const struct runtime *rt, const struct runtime_sink *rs, char ***out,
+                         size_t *n)
+{
+    const struct config *cfg = rt->cfg;
+    size_t o, r, i;
+    int wanted;
+
+    *n = 0;
+    *out = util_calloc(cfg->n_offices ? cfg->n_offices : 1, sizeof(**out));
+    if (*out == NULL)
+        return ODSYNC_NOMEM;
+    for (o = 0; o < cfg->n_offices; o++) {
+        const struct config_office *off = &cfg->offices[o];
+        wanted = rs->builtin && office_commlogs(off);
+        for (r = 0; r < CONFIG_ROUTE_COUNT && !wanted && !rs->builtin; r++)
+            for (i = 0; i < off->n_routes[r] && !wanted; i++)
+                wanted = strcmp(off->routes[r][i], rs->cfg->name) == 0;
+        if (wanted)
+            (*out)[(*n)++] = off->id;
+    }
+    return ODSYNC_OK;
 }

@@ -103,6 +103,42 @@ static const struct migration migrations[] = {
      "  office TEXT NOT NULL, watch_table TEXT NOT NULL, last_event_at INTEGER NOT NULL,"
      "  batches INTEGER NOT NULL DEFAULT 0, rows INTEGER NOT NULL DEFAULT 0,"
      "  PRIMARY KEY (office, watch_table)) WITHOUT ROWID;"},
+    {5, "consent ledger, send ledger, decisions, engagement state",
+     "CREATE TABLE consent ("
+     "  office TEXT NOT NULL, channel TEXT NOT NULL, address TEXT NOT NULL,"
+     "  purpose TEXT NOT NULL, state TEXT NOT NULL"
+     "    CHECK (state IN ('opt_out', 'opt_in', 'written')),"
+     "  source TEXT NOT NULL, evidence TEXT, at INTEGER NOT NULL,"
+     "  PRIMARY KEY (office, channel, address, purpose)) WITHOUT ROWID;"
+     "CREATE TABLE consent_log ("
+     "  id INTEGER PRIMARY KEY, office TEXT NOT NULL, channel TEXT NOT NULL,"
+     "  address TEXT NOT NULL, purpose TEXT NOT NULL, state TEXT NOT NULL,"
+     "  source TEXT NOT NULL, evidence TEXT, at INTEGER NOT NULL);"
+     "CREATE TABLE messages ("
+     "  office TEXT NOT NULL, key TEXT NOT NULL, patnum INTEGER NOT NULL,"
+     "  campaign TEXT NOT NULL, channel TEXT NOT NULL, address TEXT, family TEXT,"
+     "  state TEXT NOT NULL CHECK (state IN ('queued', 'held', 'sending', 'sent', 'skipped',"
+     "    'expired', 'failed', 'unknown')),"
+     "  due_at INTEGER NOT NULL, hold_until INTEGER NOT NULL DEFAULT 0,"
+     "  created_at INTEGER NOT NULL, sent_at INTEGER NOT NULL DEFAULT 0, provider_id TEXT,"
+     "  reason TEXT, updated_at INTEGER NOT NULL, PRIMARY KEY (office, key)) WITHOUT ROWID;"
+     "CREATE INDEX messages_address ON messages (office, address, sent_at);"
+     "CREATE INDEX messages_patient ON messages (office, patnum, campaign);"
+     "CREATE INDEX messages_family ON messages (office, family);"
+     "CREATE TABLE decisions ("
+     "  id INTEGER PRIMARY KEY, office TEXT NOT NULL, key TEXT NOT NULL, patnum INTEGER,"
+     "  campaign TEXT, channel TEXT, outcome TEXT NOT NULL, until_at INTEGER,"
+     "  reason TEXT, rule TEXT, consent TEXT, at INTEGER NOT NULL);"
+     "CREATE INDEX decisions_key ON decisions (office, key);"
+     "CREATE INDEX decisions_at ON decisions (office, at);"
+     "CREATE TABLE engage_tasks ("
+     "  office TEXT NOT NULL, recall_num INTEGER NOT NULL, patnum INTEGER NOT NULL,"
+     "  open INTEGER NOT NULL, PRIMARY KEY (office, recall_num)) WITHOUT ROWID;"
+     "CREATE INDEX engage_tasks_patient ON engage_tasks (office, patnum);"
+     "CREATE TABLE engage_reactivation ("
+     "  office TEXT NOT NULL, patnum INTEGER NOT NULL, enrolled_on TEXT NOT NULL,"
+     "  ended_on TEXT, reason TEXT, PRIMARY KEY (office, patnum)) WITHOUT ROWID;"
+     "CREATE TABLE engage_office (office TEXT PRIMARY KEY, last_tick TEXT NOT NULL);"},
 };
 
 int store_status(int sqlite_rc)
@@ -308,13 +344,15 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql)
 
 int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg)
 {
-    int rc = store_exec(st, "BEGIN IMMEDIATE");
+    int nested = !sqlite3_get_autocommit(st->db); /* inside a caller's transaction */
+    int rc = store_exec(st, nested ? "SAVEPOINT store_tx" : "BEGIN IMMEDIATE");
     if (rc != ODSYNC_OK)
         return rc;
     rc = fn(st, arg);
     if (rc == ODSYNC_OK)
-        rc = store_exec(st, "COMMIT");
+        rc = store_exec(st, nested ? "RELEASE store_tx" : "COMMIT");
     if (rc != ODSYNC_OK)
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_exec(st->db, nested ? "ROLLBACK TO store_tx; RELEASE store_tx" : "ROLLBACK", NULL,
+                     NULL, NULL);
     return rc;
 }

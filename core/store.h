@@ -31,7 +31,9 @@ int store_schema_version(struct store *st);
 int store_latest_version(void);
 
 /* Run fn(st, arg) inside BEGIN IMMEDIATE ... COMMIT; roll back when fn returns non-OK or the
- * commit fails. Returns fn's status, or ODSYNC_STORE. Not reentrant. */
+ * commit fails. Returns fn's status, or ODSYNC_STORE. Inside a transaction the caller opened
+ * (store_exec "BEGIN"), it runs as a savepoint instead, so the caller's ROLLBACK undoes it
+ * (that is how `odsync dry-run` runs the real code and keeps nothing). */
 int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg);
 
 /* Execute SQL with no results. Returns ODSYNC_OK or ODSYNC_STORE (logged). */

@@ -65,20 +65,26 @@ cat >"$demo/odsync.json" <<JSON
     "timezone": "America/Chicago",
     "opendental": { "base_url": "$od_url", "tier": "$tier",
                     "developer_key": "\${OD_DEVELOPER_KEY}", "customer_key": "\${OD_CUSTOMER_KEY}" },
-    "routes": { "contact": ["crm"] }
-  }]
+    "routes": { "contact": ["crm"], "task": ["crm"], "sms": ["crm"], "email": ["crm"] }
+  }],
+  "campaigns": { "recall": {}, "reactivation": {}, "review": {} },
+  "policy": { "quiet_hours": ["08:00", "21:00"], "max_per_day": 1, "max_per_week": 3,
+              "booking_link": "https://book.example.com/main-st",
+              "review_link": "https://g.page/r/main-street-dental" }
 }
 JSON
 
 od() { "$build/odsync" "$@" --config "$demo/odsync.json"; }
 crm() { curl -fsS -H "Authorization: Bearer $DEMO_CRM_TOKEN" "http://127.0.0.1:$crm_port/_state?summary=1"; }
 crm_summary() {
-  echo "CRM: $(crm | jq -r '"\(.entities.contacts.count // 0) contacts, \(.requests) requests answered"')"
+  echo "CRM: $(crm | jq -r '"\(.entities.contacts.count // 0) contacts, \(.entities.tasks.count // 0) recall tasks, \(.entities.messages.count // 0) messages, \(.requests) requests answered"')"
 }
 
 od check-config
 echo "-- initial sync: backfill from Open Dental, then delivery to the CRM (batches of 100)"
 od sync
+echo "-- what the messaging policy would do today (dry-run: nothing sent, nothing kept)"
+od dry-run | tail -4
 od run --once 2>>"$demo/odsync.log"
 crm_summary
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "campaign.h"
 #include "config.h"
 #include "log.h"
 #include "model.h"
@@ -271,6 +272,9 @@ START_TEST(projection_never_drops_a_dirty_patient_when_memory_runs_out)
     ck_assert_int_eq(store_tx(st, put_tx, &a), ODSYNC_OK);
     memset(&office, 0, sizeof(office));
     office.id = id;
+    ck_assert_int_eq(campaign_set_build(NULL, NULL, NULL, NULL, "offices[0]", "test", "Main St",
+                                        NULL, "UTC", &office.engage, why, sizeof(why)),
+                     ODSYNC_OK);
     for (nth = 1; nth < 500 && rc != ODSYNC_OK; nth++) {
         util_fail_alloc_after(nth);
         rc = project_office(st, &office, &ps);
@@ -281,6 +285,7 @@ START_TEST(projection_never_drops_a_dirty_patient_when_memory_runs_out)
     }
     ck_assert_int_eq(rc, ODSYNC_OK);
     ck_assert_int_eq(q("SELECT COUNT(*) FROM records WHERE key = 'od:main-st:1042'"), 1);
+    campaign_set_free(office.engage);
     model_patient_clear(&p);
     cJSON_Delete(j);
 }

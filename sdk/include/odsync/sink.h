@@ -371,8 +371,14 @@ ODSYNC_PIN_(struct odsync_http_response, error, 40);
  * task     {"key","office","contact_key","subject","body","due":instant,
  *           "status":"open"|"completed","priority":"low"|"medium"|"high",
  *           "type":"call"|"email"|"todo"}
+ *           recall_stage: null, "due_soon", "due", "overdue_<days>" or "scheduled";
+ *           reactivation: enrolled in the reactivation campaign
  * message  {"key","office","contact_key","channel":"sms"|"email","campaign","to",
  *           "subject","body","template_id","template_data":{string:string}}
+ *           campaign: "recall" | "reactivation" | "review"; body is rendered and final (an
+ *           SMS fits one segment with its opt-out line); a message's key is sent at most
+ *           once: the host's send ledger never hands the same key to a sink again after a
+ *           send was attempted
  * No record carries clinical detail (procedures, diagnoses, notes).
  */
 
