@@ -48,20 +48,37 @@ static size_t message_sinks(const struct config *cfg, const char **names, size_t
     return n;
 }
 
-/* The earliest pending message due before close, or -1. */
-static int64_t next_message(struct store *st, int64_t close)
+/* The earliest pending row of the message sinks due before close, or -1. Only messages are
+ * pending by then (park_others). */
+static int64_t next_message(struct store *st, const char *const *sinks, size_t n, int64_t close)
 {
-    sqlite3_stmt *s = store_stmt(st, "SELECT MIN(next_at) FROM outbox WHERE kind = ? AND"
-                                     " state = 'pending' AND next_at < ?");
+    sqlite3_stmt *s = store_stmt(st, "SELECT MIN(next_at) FROM outbox INDEXED BY outbox_due"
+                                     " WHERE sink = ? AND state = 'pending' AND next_at < ?");
     int64_t at = -1;
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_int(s, 1, ODSYNC_KIND_MESSAGE);
-    sqlite3_bind_int64(s, 2, close);
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-        at = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
+    size_t i;
+    for (i = 0; s != NULL && i < n; i++) {
+        sqlite3_bind_text(s, 1, sinks[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, close);
+        if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL &&
+            (at < 0 || sqlite3_column_int64(s, 0) < at))
+            at = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+    }
     return at;
+}
+
+/* Contacts, tasks and commlogs are not played: set them aside (rolled back at the end). */
+static int park_others(struct store *st)
+{
+    sqlite3_stmt *s = store_stmt(st, "UPDATE outbox SET state = 'done' WHERE state = 'pending'"
+                                     " AND kind <> ?");
+    int rc;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_int(s, 1, ODSYNC_KIND_MESSAGE);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? ODSYNC_OK : store_status(rc);
 }
 
 /* Play one claimed batch through the guard as if the provider accepted every send. */
@@ -74,11 +91,7 @@ static int play_batch(struct store *st, const struct deliver_gate *gate, struct 
     memset(send, 0, sizeof(send));
     rc = gate->before(gate->ctx, st, items, n, send, t);
     for (i = 0; rc == ODSYNC_OK && i < n; i++) {
-        if (items[i].kind != ODSYNC_KIND_MESSAGE) { /* contacts and tasks: not played */
-            rc = outbox_retry(st, &items[i], INT64_MAX / 2, 0, ODSYNC_OK, "dry-run");
-            continue;
-        }
-        if (!send[i])
+        if (!send[i] || items[i].kind != ODSYNC_KIND_MESSAGE)
             continue;
         rc = gate->after(gate->ctx, st, &items[i], ODSYNC_OK, 1, "dry-run", NULL, t);
         if (rc == ODSYNC_OK)
@@ -98,8 +111,9 @@ static int play_day(struct store *st, const struct config *cfg, int64_t start, i
     int steps, rc = ODSYNC_OK;
 
     guard_gate(&gate, cfg);
+    rc = park_others(st);
     for (steps = 0; rc == ODSYNC_OK && steps < SIM_MAX_STEPS; steps++) {
-        next = next_message(st, close);
+        next = next_message(st, sinks, n_sinks, close);
         if (next < 0)
             break;
         if (next > t)

@@ -508,10 +508,11 @@ static int track_task(struct ctx *c, int64_t recall_num, int open)
  * stored task body, status "completed" — updated in place, never deleted. */
 static int complete_tasks(struct ctx *c, const int64_t *open_nums, size_t n)
 {
-    sqlite3_stmt *s = store_stmt(c->st, "SELECT t.recall_num, r.body FROM engage_tasks t"
-                                        " JOIN records r ON r.office = t.office AND r.key = ?3"
-                                        " || t.recall_num WHERE t.office = ?1 AND t.patnum = ?2"
-                                        " AND t.open = 1");
+    sqlite3_stmt *s = store_stmt(
+        c->st, "SELECT t.recall_num, r.body FROM engage_tasks t INDEXED BY engage_tasks_patient"
+               " JOIN records r ON r.office = t.office AND r.key = ?3"
+               " || t.recall_num WHERE t.office = ?1 AND t.patnum = ?2"
+               " AND t.open = 1");
     char prefix[KEY_LEN], key[KEY_LEN];
     int64_t nums[64];
     char *bodies[64];
