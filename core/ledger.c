@@ -239,3 +239,23 @@ int ledger_sending_consent(struct store *st, const char *office, const char *key
     sqlite3_reset(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? ODSYNC_OK : store_status(rc);
 }
+
+int ledger_counts(struct store *st, const char *office, int64_t since_ms, struct ledger_counts *out)
+{
+    sqlite3_stmt *s = store_stmt(st, "SELECT state, COUNT(*) FROM messages WHERE office = ?"
+                                     " AND updated_at >= ? AND campaign <> 'commlog'"
+                                     " GROUP BY state");
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, since_ms);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int state = ledger_state_parse((const char *)sqlite3_column_text(s, 0));
+        if (state > LEDGER_NONE && state < LEDGER_STATE_COUNT)
+            out->by_state[state] = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? ODSYNC_OK : store_status(rc);
+}

@@ -39,7 +39,8 @@ enum ledger_state {
     LEDGER_SKIPPED = 5,
     LEDGER_EXPIRED = 6,
     LEDGER_FAILED = 7,
-    LEDGER_UNKNOWN = 8
+    LEDGER_UNKNOWN = 8,
+    LEDGER_STATE_COUNT
 };
 
 /* One ledger row. Strings owned by the struct (ledger_entry_clear). */
@@ -93,6 +94,14 @@ int ledger_last_for_patient(struct store *st, const char *office, int64_t patnum
 /* The consent the last "sending" decision of key relied on, into out ("" when none). */
 int ledger_sending_consent(struct store *st, const char *office, const char *key, char *out,
                            size_t len);
+
+/* Messages (not commlogs) of office per state, among those last changed at or after
+ * since_ms: what `odsync status` shows for today. */
+struct ledger_counts {
+    int64_t by_state[LEDGER_STATE_COUNT];
+};
+int ledger_counts(struct store *st, const char *office, int64_t since_ms,
+                  struct ledger_counts *out);
 
 /* "queued", "held", ...; "none" for LEDGER_NONE. */
 const char *ledger_state_name(int state);

@@ -25,9 +25,11 @@
 #include "ingest.h"
 #include "model.h"
 #include "od_client.h"
+#include "ledger.h"
 #include "log.h"
 #include "outbox.h"
 #include "plugin.h"
+#include "policy.h"
 #include "project.h"
 #include "records.h"
 #include "runtime.h"
@@ -468,6 +470,34 @@ static void status_sink(struct cli *c, struct runtime *rt, size_t i, cJSON *sink
 }
 
 /* One office's canonical counts, Open Dental state and checkpoints. */
+/* Today's messages (office-local day) by state, and the opt-outs on file. o: the office's
+ * JSON object, or NULL for text. */
+static void status_messages(struct runtime *rt, const struct config_office *off, cJSON *o)
+{
+    struct ledger_counts lc;
+    struct consent_row *rows = NULL;
+    size_t n = 0, i, optouts = 0;
+    int s;
+    ledger_counts(rt->store, off->id, policy_local_day_start(off->engage, util_now_ms(), 0), &lc);
+    if (consent_list(rt->store, off->id, &rows, &n) == ODSYNC_OK)
+        for (i = 0; i < n; i++)
+            optouts += strcmp(rows[i].state, "opt_out") == 0;
+    consent_rows_free(rows, n);
+    if (o != NULL) {
+        cJSON *m = cJSON_AddObjectToObject(o, "messages_today");
+        for (s = LEDGER_QUEUED; m != NULL && s < LEDGER_STATE_COUNT; s++)
+            cJSON_AddNumberToObject(m, ledger_state_name(s), (double)lc.by_state[s]);
+        cJSON_AddNumberToObject(o, "opt_outs", (double)optouts);
+        return;
+    }
+    printf("  messages today: %lld sent, %lld queued, %lld held, %lld skipped, %lld expired, "
+           "%lld failed, %lld unknown; opt-outs on file: %zu\n",
+           (long long)lc.by_state[LEDGER_SENT], (long long)lc.by_state[LEDGER_QUEUED],
+           (long long)lc.by_state[LEDGER_HELD], (long long)lc.by_state[LEDGER_SKIPPED],
+           (long long)lc.by_state[LEDGER_EXPIRED], (long long)lc.by_state[LEDGER_FAILED],
+           (long long)lc.by_state[LEDGER_UNKNOWN], optouts);
+}
+
 static void status_office(struct cli *c, struct runtime *rt, const struct config_office *off,
                           cJSON *offices)
 {
@@ -516,6 +546,7 @@ static void status_office(struct cli *c, struct runtime *rt, const struct config
         else
             printf("  last event %s, last reconcile %s, lag unknown\n", ev_when, pass_when);
     }
+    status_messages(rt, off, c->json ? o : NULL);
     for (r = 0; r < INGEST_RESOURCE_COUNT; r++) {
         ingest_checkpoint_get(rt->store, off->id, (enum ingest_resource)r, &cp);
         if (cp.completed_at > 0)
