@@ -191,6 +191,7 @@ struct ungate_args {
     const struct deliver_gate *gate;
     struct outbox_item *items;
     size_t count;
+    int64_t now;
 };
 
 /* Tell the gate each item was not sent after all (inside store_tx). */
@@ -201,15 +202,15 @@ static int ungate_tx(struct store *st, void *arg)
     int rc = ODSYNC_OK;
     for (i = 0; i < u->count && rc == ODSYNC_OK; i++)
         rc = u->gate->after(u->gate->ctx, st, &u->items[i], ODSYNC_RETRY, 0, NULL,
-                            "host error before delivery", util_now_ms());
+                            "host error before delivery", u->now);
     return rc;
 }
 
 /* The host failed before any item reached the plugin: undo what before() recorded. */
 static void ungate(struct store *st, const struct deliver_gate *gate, struct outbox_item *items,
-                   size_t count)
+                   size_t count, int64_t now)
 {
-    struct ungate_args u = {gate, items, count};
+    struct ungate_args u = {gate, items, count, now};
     if (gate != NULL && gate->after != NULL && store_tx(st, ungate_tx, &u) != ODSYNC_OK)
         log_error("deliver", "cannot undo the send ledger of %zu rows", count);
 }
@@ -233,8 +234,10 @@ static int send_one_batch(struct store *st, struct host_sink *sink, struct outbo
     recs = util_calloc(count, sizeof(*recs));
     ptrs = util_calloc(count, sizeof(*ptrs));
     results = util_calloc(count, sizeof(*results));
-    if (recs == NULL || ptrs == NULL || results == NULL)
+    if (recs == NULL || ptrs == NULL || results == NULL) {
+        ungate(st, policy->gate, items, count, now_of(policy)); /* nothing was sent */
         goto cleanup;
+    }
     for (i = 0; i < count; i++) {
         recs[i].struct_size = sizeof(recs[i]);
         recs[i].kind = items[i].kind;
@@ -248,7 +251,7 @@ static int send_one_batch(struct store *st, struct host_sink *sink, struct outbo
     }
     rc = host_sink_send(sink, ptrs, count, results);
     if (rc != ODSYNC_OK) {
-        ungate(st, policy->gate, items, count);
+        ungate(st, policy->gate, items, count, now_of(policy));
         goto cleanup;
     }
     stats->batches++;
@@ -285,6 +288,7 @@ struct release_args {
     struct outbox_item *items;
     size_t count;
     int status;
+    int64_t now; /* the policy's clock: due again at once */
 };
 
 /* Put claimed rows back, due now, no attempt spent (inside store_tx). */
@@ -294,8 +298,7 @@ static int release_tx(struct store *st, void *arg)
     size_t i;
     int rc;
     for (i = 0; i < a->count; i++) {
-        rc = outbox_retry(st, &a->items[i], util_now_ms(), 0, a->status,
-                          "host error before delivery");
+        rc = outbox_retry(st, &a->items[i], a->now, 0, a->status, "host error before delivery");
         if (rc != ODSYNC_OK)
             return rc;
     }
@@ -330,7 +333,7 @@ static int run_pass(struct store *st, struct host_sink *sink, const struct deliv
         rc = send_one_batch(st, sink, items, count, policy, stats, &paused);
         if (rc != ODSYNC_OK) {
             /* Not applied: release the claim (a restart's recovery does it otherwise). */
-            struct release_args ra = {items, count, rc};
+            struct release_args ra = {items, count, rc, now_of(policy)};
             if (store_tx(st, release_tx, &ra) != ODSYNC_OK)
                 log_error("deliver", "sink %s: cannot release %zu claimed rows", name, count);
         }

@@ -388,17 +388,23 @@ int policy_timing(struct store *st, const char *office, const struct campaign_se
         return ODSYNC_OK;
     }
     rc = caps(st, office, set, address, now_ms, v);
-    if (rc != ODSYNC_OK || v->outcome == POLICY_HOLD) {
-        if (v->outcome == POLICY_HOLD)
-            v->until_ms += policy_spread_ms(set, key);
+    if (rc != ODSYNC_OK)
         return rc;
+    if (v->outcome == POLICY_HOLD) {
+        v->until_ms += policy_spread_ms(set, key);
+    } else {
+        open = policy_window_open(set, now_ms);
+        if (open > now_ms) {
+            v->until_ms = open + policy_spread_ms(set, key);
+            verdict(v, POLICY_HOLD, "quiet_hours", "R16", NULL);
+        } else {
+            verdict(v, POLICY_SEND, "ok", "R9/R16", NULL);
+        }
     }
-    open = policy_window_open(set, now_ms);
-    if (open > now_ms) {
-        v->until_ms = open + policy_spread_ms(set, key);
-        verdict(v, POLICY_HOLD, "quiet_hours", "R16", NULL);
-        return ODSYNC_OK;
+    /* Released at or after its expiry, it could only be dropped then: it expires now. */
+    if (v->outcome == POLICY_HOLD && v->until_ms >= due_ms + c->expire_hours * 3600000) {
+        v->until_ms = 0;
+        verdict(v, POLICY_SKIP, "expired", "R18", NULL);
     }
-    verdict(v, POLICY_SEND, "ok", "R9/R16", NULL);
     return ODSYNC_OK;
 }

@@ -408,7 +408,8 @@ cleanup:
 struct recall_row {
     int64_t recall_num;
     char due[DATE_LEN];
-    int active; /* enabled, due date set, not scheduled, not disabled until later */
+    int active;    /* enabled, due date set, not scheduled, not disabled until later */
+    int scheduled; /* enabled, due date set, DateScheduled set: booked in Open Dental */
 };
 
 /* The stage of a recall due on due_days, on today_days. */
@@ -449,7 +450,9 @@ static char *task_body(const struct ctx *c, const char *key, const char *due, co
         cJSON_Delete(o);
         return NULL;
     }
-    at = day_instant(c, days) / 1000 + 9 * 3600; /* 09:00 office time */
+    /* 09:00 office time: a naive local time, so it stays 09:00 on a DST change day */
+    if (tz_local_to_utc(c->set->tz, days * DAY_S + 9 * 3600, 0, &at) != ODSYNC_OK)
+        at = days * DAY_S + 9 * 3600;
     {
         char buf[20];
         tz_format_local(at, buf);
@@ -562,14 +565,15 @@ static int rule_recall(struct ctx *c, struct rules_contact *contact)
     sqlite3_stmt *s = store_stmt(
         c->st, "SELECT recall_num, date_due, disabled = 0 AND date_due IS NOT NULL"
                " AND date_scheduled IS NULL AND (json_extract(body, '$.disable_until') IS NULL"
-               " OR json_extract(body, '$.disable_until') <= ?3)"
+               " OR json_extract(body, '$.disable_until') <= ?3),"
+               " disabled = 0 AND date_due IS NOT NULL AND date_scheduled IS NOT NULL"
                " FROM od_recalls INDEXED BY od_recalls_patient WHERE office = ?1 AND patnum = ?2"
                " ORDER BY date_due IS NULL, date_due, recall_num");
     struct recall_row rows[16];
     int64_t open_nums[16], today_days = 0, due_days;
     size_t n = 0, n_open = 0, i;
     char key[KEY_LEN], stage_name[24], *body;
-    int rc = ODSYNC_OK, stage, patient_ok, first = 1;
+    int rc = ODSYNC_OK, stage, patient_ok, first = 1, shown = 0;
 
     if (s == NULL)
         return ODSYNC_STORE;
@@ -583,22 +587,29 @@ static int rule_recall(struct ctx *c, struct rules_contact *contact)
                      ? ""
                      : (const char *)sqlite3_column_text(s, 1));
         rows[n].active = sqlite3_column_int(s, 2);
+        rows[n].scheduled = sqlite3_column_int(s, 3);
         n++;
     }
     sqlite3_reset(s);
     date_days(c->today, &today_days);
     patient_ok = c->r.status != NULL && strcmp(c->r.status, "Patient") == 0;
     for (i = 0; i < n && rc == ODSYNC_OK; i++) {
+        if (!shown && rows[i].scheduled) { /* booked in Open Dental: the contact says so */
+            util_fmt(contact->recall_due, sizeof(contact->recall_due), "%s", rows[i].due);
+            util_fmt(contact->recall_stage, sizeof(contact->recall_stage), "scheduled");
+            shown = 1;
+        }
         if (!rows[i].active || date_days(rows[i].due, &due_days) != ODSYNC_OK)
             continue;
         stage = recall_stage(cp, due_days, today_days);
         campaign_stage_name(cp, stage, stage_name, sizeof(stage_name));
-        if (first) { /* the contact shows the earliest active recall */
+        if (!shown) { /* the contact shows the earliest active or booked recall */
             util_fmt(contact->recall_due, sizeof(contact->recall_due), "%s", rows[i].due);
             util_fmt(contact->recall_stage, sizeof(contact->recall_stage), "%s",
                      c->booked                    ? "scheduled"
                      : stage == RECALL_STAGE_NONE ? ""
                                                   : stage_name);
+            shown = 1;
         }
         if (!patient_ok || c->booked || stage == RECALL_STAGE_NONE) {
             first = 0;
