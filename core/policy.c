@@ -95,7 +95,7 @@ int policy_recipient_load(struct store *st, const char *office, int64_t patnum, 
 {
     cJSON *p = NULL, *g = NULL;
     const cJSON *via, *gnum;
-    char today[11];
+    char today[11], buf[20];
     int rc, oom = 0;
 
     memset(r, 0, sizeof(*r));
@@ -107,12 +107,8 @@ int policy_recipient_load(struct store *st, const char *office, int64_t patnum, 
     r->patnum = r->via = patnum;
     r->guarantor =
         cJSON_IsNumber(gnum) && gnum->valuedouble > 0 ? (int64_t)gnum->valuedouble : patnum;
-    {
-        char buf[20];
-        tz_format_local(now_ms / 1000, buf); /* the UTC date: close enough for an age */
-        memcpy(today, buf, 10);
-        today[10] = '\0';
-    }
+    tz_format_local(now_ms / 1000, buf); /* the UTC date: close enough for an age */
+    util_fmt(today, sizeof(today), "%.10s", buf);
     if (r->guarantor != patnum && is_minor(p, today)) {
         g = patient_json(st, office, r->guarantor, &rc);
         if (g == NULL && rc != ODSYNC_NOT_FOUND)

@@ -94,14 +94,12 @@ static int one_text(struct ctx *c, const char *sql, char *out, size_t len)
 static int load_facts(struct ctx *c)
 {
     char tmp[20];
+    int64_t local = 0;
     int rc;
     policy_local_date(c->set, c->now, c->today);
-    {
-        int64_t local = 0;
-        if (tz_utc_to_local(c->set->tz, c->now / 1000, &local) != ODSYNC_OK)
-            local = c->now / 1000;
-        tz_format_local(local, c->now_local);
-    }
+    if (tz_utc_to_local(c->set->tz, c->now / 1000, &local) != ODSYNC_OK)
+        local = c->now / 1000;
+    tz_format_local(local, c->now_local);
     rc = one_text(c,
                   "SELECT 1 FROM od_appointments INDEXED BY od_appointments_patient"
                   " WHERE office = ?1 AND patnum = ?2 AND status = 'Scheduled' AND start > ?3",
@@ -437,30 +435,28 @@ static int64_t stage_start(const struct campaign *cp, int stage, int64_t due_day
     return due_days + cp->overdue_days[stage - RECALL_STAGE_OVERDUE_1];
 }
 
-/* A task record body: the recall's task, open or completed. Caller frees. */
+/* A task record body: the recall's task, open or completed. Caller frees; NULL when out of
+ * memory or the due date does not parse. */
 static char *task_body(const struct ctx *c, const char *key, const char *due, const char *stage,
                        int open)
 {
-    char ckey[KEY_LEN], instant[32], line[128], *printed, *out = NULL;
+    char ckey[KEY_LEN], instant[32], line[128], local[20], *printed = NULL, *out = NULL;
     int64_t days = 0, at;
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = NULL;
     int ok;
-    if (o == NULL || keys_contact(ckey, sizeof(ckey), c->office->id, c->patnum) != ODSYNC_OK ||
-        date_days(due, &days) != ODSYNC_OK) {
-        cJSON_Delete(o);
-        return NULL;
-    }
+
+    if (keys_contact(ckey, sizeof(ckey), c->office->id, c->patnum) != ODSYNC_OK ||
+        date_days(due, &days) != ODSYNC_OK)
+        goto cleanup;
     /* 09:00 office time: a naive local time, so it stays 09:00 on a DST change day */
     if (tz_local_to_utc(c->set->tz, days * DAY_S + 9 * 3600, 0, &at) != ODSYNC_OK)
         at = days * DAY_S + 9 * 3600;
-    {
-        char buf[20];
-        tz_format_local(at, buf);
-        util_fmt(instant, sizeof(instant), "%.10sT%.8sZ", buf, buf + 11);
-    }
+    tz_format_local(at, local);
+    util_fmt(instant, sizeof(instant), "%.10sT%.8sZ", local, local + 11);
     util_fmt(line, sizeof(line), "Recall due %s (%s). Contact the patient to schedule.", due,
              stage);
-    ok = add_text(o, "key", key) && add_text(o, "office", c->office->id) &&
+    o = cJSON_CreateObject();
+    ok = o != NULL && add_text(o, "key", key) && add_text(o, "office", c->office->id) &&
          add_text(o, "contact_key", ckey) && add_text(o, "subject", "Recall: schedule a visit") &&
          add_text(o, "body", line) && add_text(o, "due", instant) &&
          add_text(o, "status", open ? "open" : "completed") &&
@@ -471,6 +467,7 @@ static char *task_body(const struct ctx *c, const char *key, const char *due, co
          add_text(o, "type", "call");
     printed = ok ? cJSON_PrintUnformatted(o) : NULL;
     out = printed ? util_strdup(printed) : NULL;
+cleanup:
     cJSON_free(printed);
     cJSON_Delete(o);
     return out;
@@ -685,30 +682,42 @@ static int set_enrolment(struct ctx *c, const char *enrolled_on, const char *end
     return rc == SQLITE_DONE ? ODSYNC_OK : store_status(rc);
 }
 
-/* 1 when the patient has lapsed: a Patient, last visit lapse_months or more ago, nothing
- * booked. *why names what is missing when not. */
-static int lapsed(const struct ctx *c, const char **why)
+/* The date months before date ("YYYY-MM-DD"), keeping the day of the month (a day past the
+ * month's end still compares correctly as text: "2026-02-31" follows every February date).
+ * 0 when date does not parse. */
+static int months_before(const char *date, int64_t months, char out[DATE_LEN])
+{
+    char part[5];
+    int64_t y, m, d, total;
+    util_fmt(part, sizeof(part), "%.4s", date);
+    if (strlen(date) != 10 || util_parse_i64(part, 1, 9999, &y) != ODSYNC_OK)
+        return 0;
+    util_fmt(part, sizeof(part), "%.2s", date + 5);
+    if (util_parse_i64(part, 1, 12, &m) != ODSYNC_OK)
+        return 0;
+    util_fmt(part, sizeof(part), "%.2s", date + 8);
+    if (util_parse_i64(part, 1, 31, &d) != ODSYNC_OK)
+        return 0;
+    total = y * 12 + (m - 1) - months;
+    return util_fmt(out, DATE_LEN, "%04lld-%02lld-%02lld", (long long)(total / 12),
+                    (long long)(total % 12 + 1), (long long)d) == ODSYNC_OK;
+}
+
+/* Whether the patient has lapsed: a Patient, last visit lapse_months ago or more, nothing
+ * booked. NULL when lapsed, else the reason code. */
+static const char *not_lapsed(const struct ctx *c)
 {
     const struct campaign *cp = &c->set->campaigns[CAMPAIGN_REACTIVATION];
-    int64_t y, m, d, months;
     char cut[DATE_LEN];
     if (c->r.status == NULL || strcmp(c->r.status, "Patient") != 0)
-        return (*why = "inactive", 0);
+        return "inactive";
     if (c->booked)
-        return (*why = "booked", 0);
+        return "booked";
     if (c->last_visit[0] == '\0')
-        return (*why = "no_visit", 0);
-    if (util_parse_i64((char[]){c->today[0], c->today[1], c->today[2], c->today[3], 0}, 1, 9999,
-                       &y) != ODSYNC_OK ||
-        util_parse_i64((char[]){c->today[5], c->today[6], 0}, 1, 12, &m) != ODSYNC_OK ||
-        util_parse_i64((char[]){c->today[8], c->today[9], 0}, 1, 31, &d) != ODSYNC_OK)
-        return (*why = "bad_date", 0);
-    months = y * 12 + (m - 1) - cp->lapse_months;
-    util_fmt(cut, sizeof(cut), "%04lld-%02lld-%02lld", (long long)(months / 12),
-             (long long)(months % 12 + 1), (long long)d);
-    if (strcmp(c->last_visit, cut) > 0)
-        return (*why = "visited", 0);
-    return 1;
+        return "no_visit";
+    if (!months_before(c->today, cp->lapse_months, cut))
+        return "bad_date";
+    return strcmp(c->last_visit, cut) > 0 ? "visited" : NULL;
 }
 
 /* Reactivation enrolment and its message sequence. */
@@ -716,9 +725,9 @@ static int rule_reactivation(struct ctx *c, struct rules_contact *contact)
 {
     const struct campaign *cp = &c->set->campaigns[CAMPAIGN_REACTIVATION];
     char enrolled_on[DATE_LEN], key[KEY_LEN];
-    const char *why = NULL;
+    const char *why = not_lapsed(c);
     int64_t start = 0, today_days = 0, n;
-    int ended = 0, rc, is_lapsed = lapsed(c, &why);
+    int ended = 0, rc, is_lapsed = why == NULL;
 
     rc = enrolment(c, enrolled_on, &ended);
     if (rc != ODSYNC_OK)
@@ -962,7 +971,8 @@ static int reactivation_relevant(struct ctx *c, const char *enrolled, const char
     int ended = 0, rc = enrolment(c, on, &ended);
     if (rc != ODSYNC_OK)
         return rc;
-    if (!lapsed(c, why))
+    *why = not_lapsed(c);
+    if (*why != NULL)
         return ODSYNC_OK;
     *why = strncmp(on, enrolled, 10) != 0 || ended ? "enrolment_ended" : NULL;
     return ODSYNC_OK;

@@ -29,8 +29,10 @@
 
 /* What rules contribute to a patient's contact record. */
 struct rules_contact {
-    char recall_due[11];   /* earliest active recall's DateDue, or "" */
-    char recall_stage[24]; /* its stage name, or "" (none) */
+    char recall_due[11];   /* DateDue of the recall the contact shows (the earliest active
+                              or booked one), or "" */
+    char recall_stage[24]; /* its stage name ("due_soon", "due", "overdue_30", ...),
+                              "scheduled" when booked, or "" (none) */
     int reactivation;      /* enrolled in reactivation */
 };
 
