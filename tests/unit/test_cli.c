@@ -235,7 +235,9 @@ END_TEST
 
 START_TEST(help_for_every_command)
 {
-    const char *cmds[] = {"run", "check-config", "plugins", "import", "status", "version"};
+    const char *cmds[] = {"run",    "check-config", "plugins", "import",
+                          "status", "version",      "dry-run", "optout",
+                          "sync",   "dlq",          "sinks",   "subscriptions"};
     size_t i;
     for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         const char *argv[] = {odsync, cmds[i], "--help", NULL};
@@ -257,6 +259,87 @@ START_TEST(unknown_option_is_usage_error)
 }
 END_TEST
 
+/* dry-run: a day in the past and a malformed date are usage errors naming the problem; today
+ * on an empty store is an empty plan, as JSON. */
+START_TEST(dry_run_dates_and_json)
+{
+    char *plugins = tu_build_path("plugins");
+    char *cfg = write_config(plugins, rest_sink, "America/Chicago",
+                             "{\"contact\": [\"crm\"], \"sms\": [\"crm\"]}");
+    const char *past[] = {odsync, "dry-run", "--date", "2001-01-01", "--config", cfg, NULL};
+    const char *bad[] = {odsync, "dry-run", "--date", "2026-13-45", "--config", cfg, NULL};
+    const char *json[] = {odsync, "dry-run", "--json", "--config", cfg, NULL};
+    char *out = NULL, *err = NULL;
+    cJSON *j;
+
+    ck_assert_int_eq(tu_run(past, NULL, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "--date 2001-01-01 is in the past for office main-st"));
+    free(err);
+    err = NULL;
+    ck_assert_int_eq(tu_run(bad, NULL, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "--date: expected YYYY-MM-DD, got \"2026-13-45\""));
+    free(err);
+    ck_assert_int_eq(tu_run(json, NULL, &out, NULL), 0);
+    j = cJSON_Parse(out);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_uint_eq(strlen(cJSON_GetObjectItem(j, "date")->valuestring), 10);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "messages")), 0);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "summary"), "sent")->valueint, 0);
+    cJSON_Delete(j);
+    free(out);
+    free(cfg);
+    free(plugins);
+}
+END_TEST
+
+/* optout: a staff opt-out is recorded once, normalised, listed with its source, lifted only
+ * by an explicit remove; a bad address or a missing office is a usage error. */
+START_TEST(optout_add_list_remove)
+{
+    char *plugins = tu_build_path("plugins");
+    char *cfg = write_config(plugins, rest_sink, "America/Chicago", "{\"contact\": [\"crm\"]}");
+    const char *add[] = {odsync,     "optout",  "add",      "sms", "(503) 555-0199",
+                         "--office", "main-st", "--config", cfg,   NULL};
+    const char *list[] = {odsync, "optout", "list", "--json", "--config", cfg, NULL};
+    const char *rm[] = {odsync,     "optout",  "remove",   "sms", "503.555.0199",
+                        "--office", "main-st", "--config", cfg,   NULL};
+    const char *bad[] = {odsync,     "optout",  "add",      "sms", "call me",
+                         "--office", "main-st", "--config", cfg,   NULL};
+    const char *no_office[] = {odsync,        "optout",   "add", "email",
+                               "a@b.example", "--config", cfg,   NULL};
+    char *out = NULL;
+    cJSON *j, *row;
+
+    ck_assert_int_eq(tu_run(add, NULL, &out, NULL), 0);
+    ck_assert_str_eq(out, "sms opted out (*): recorded\n");
+    free(out);
+    ck_assert_int_eq(tu_run(add, NULL, &out, NULL), 0);
+    ck_assert_str_eq(out, "sms opted out (*): already so\n");
+    free(out);
+    ck_assert_int_eq(tu_run(list, NULL, &out, NULL), 0);
+    j = cJSON_Parse(out);
+    ck_assert_int_eq(cJSON_GetArraySize(j), 1);
+    row = cJSON_GetArrayItem(j, 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(row, "address")->valuestring, "+15035550199");
+    ck_assert_str_eq(cJSON_GetObjectItem(row, "state")->valuestring, "opt_out");
+    ck_assert_str_eq(cJSON_GetObjectItem(row, "source")->valuestring, "staff");
+    cJSON_Delete(j);
+    free(out);
+    ck_assert_int_eq(tu_run(rm, NULL, &out, NULL), 0);
+    ck_assert_str_eq(out, "sms opted back in (*): recorded\n");
+    free(out);
+    ck_assert_int_eq(tu_run(list, NULL, &out, NULL), 0);
+    j = cJSON_Parse(out);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "state")->valuestring, "opt_in");
+    cJSON_Delete(j);
+    free(out);
+    ck_assert_int_eq(tu_run(bad, NULL, NULL, NULL), 2);
+    ck_assert_int_eq(tu_run(no_office, NULL, NULL, NULL), 2);
+    free(cfg);
+    free(plugins);
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -274,6 +357,8 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, plugins_list_json);
     tcase_add_test(tc, help_for_every_command);
     tcase_add_test(tc, unknown_option_is_usage_error);
+    tcase_add_test(tc, dry_run_dates_and_json);
+    tcase_add_test(tc, optout_add_list_remove);
     suite_add_tcase(s, tc);
     return s;
 }
