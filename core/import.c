@@ -292,8 +292,9 @@ static int import_tx(struct store *st, void *arg)
         }
         a->stats->changed++;
         for (r = 0; r < off->n_routes[route]; r++) {
-            rc = outbox_enqueue(st, off->routes[route][r], e->office, e->key, e->kind, version,
-                                e->body);
+            rc =
+                outbox_enqueue_at(st, off->routes[route][r], e->office, e->key, e->kind, version,
+                                  e->body, e->kind == ODSYNC_KIND_TASK ? OUTBOX_AFTER_CONTACTS : 0);
             if (rc != ODSYNC_OK)
                 return rc;
             a->stats->queued++;

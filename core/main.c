@@ -243,6 +243,8 @@ static cJSON *describe_json(const struct plugin *p)
         cJSON_AddStringToObject(e, "description", sp->description ? sp->description : "");
         cJSON_AddItemToArray(cfg, e);
     }
+    if (d->setup != NULL)
+        cJSON_AddStringToObject(j, "setup", d->setup);
     return j;
 }
 
@@ -268,6 +270,9 @@ static void describe_text(const struct plugin *p)
     }
     if (d->config == NULL || d->config[0].name == NULL)
         printf("  (none)\n");
+    if (d->setup != NULL && d->setup[0] != '\0')
+        printf("setup (in the remote system, before first use):\n%s%s", d->setup,
+               d->setup[strlen(d->setup) - 1] == '\n' ? "" : "\n");
 }
 
 /* Plugin directories: --plugin-dir, else the config's. *cfg may be set (caller frees). */

@@ -33,6 +33,11 @@ struct outbox_counts {
 int outbox_enqueue(struct store *st, const char *sink, const char *office, const char *key,
                    int kind, int64_t version, const char *body);
 
+/* Rows are claimed in due order, and a task must reach a CRM after its contact (the CRM
+ * associates it by the contact's id): tasks are queued due at OUTBOX_AFTER_CONTACTS, one
+ * millisecond after contacts (due at 0), so every claim takes the contacts first. */
+#define OUTBOX_AFTER_CONTACTS 1
+
 /* The same, due at next_at (ms) instead of now: a message held until its time. */
 int outbox_enqueue_at(struct store *st, const char *sink, const char *office, const char *key,
                       int kind, int64_t version, const char *body, int64_t next_at);

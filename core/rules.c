@@ -481,8 +481,8 @@ static int put_task(struct ctx *c, const char *key, const char *body)
     int changed = 0, rc;
     rc = records_upsert(c->st, c->office->id, key, ODSYNC_KIND_TASK, body, &changed, &version);
     for (i = 0; rc == ODSYNC_OK && changed && i < c->office->n_routes[CONFIG_ROUTE_TASK]; i++)
-        rc = outbox_enqueue(c->st, c->office->routes[CONFIG_ROUTE_TASK][i], c->office->id, key,
-                            ODSYNC_KIND_TASK, version, body);
+        rc = outbox_enqueue_at(c->st, c->office->routes[CONFIG_ROUTE_TASK][i], c->office->id, key,
+                               ODSYNC_KIND_TASK, version, body, OUTBOX_AFTER_CONTACTS);
     c->stats->tasks += changed;
     return rc;
 }

@@ -140,11 +140,11 @@ START_TEST(test_good_loads)
     ck_assert_int_eq(plugin_open(path, &plg, err, sizeof(err)), ODSYNC_OK);
     ck_assert_ptr_nonnull(plg);
     ck_assert_str_eq(plugin_path(plg), path);
-    ck_assert_uint_eq(plugin_abi_minor(plg), 0);
+    ck_assert_uint_eq(plugin_abi_minor(plg), 1);
     d = plugin_descriptor(plg);
     ck_assert_uint_eq(d->magic, ODSYNC_SINK_MAGIC);
     ck_assert_uint_eq(d->abi_major, 1);
-    ck_assert_uint_eq(d->abi_minor, 0);
+    ck_assert_uint_eq(d->abi_minor, 1);
     ck_assert_uint_eq(d->struct_size, sizeof(struct odsync_sink_descriptor));
     ck_assert_str_eq(d->name, "good");
     ck_assert_str_eq(d->version, "1.2.3");
@@ -190,14 +190,15 @@ START_TEST(test_newer_minor_loads)
     install_fixture("newer_minor", path);
     ck_assert_int_eq(plugin_open(path, &plg, err, sizeof(err)), ODSYNC_OK);
     ck_assert_ptr_nonnull(plg);
-    ck_assert_uint_eq(plugin_abi_minor(plg), 1);
+    ck_assert_uint_eq(plugin_abi_minor(plg), 2);
     d = plugin_descriptor(plg);
     ck_assert_uint_eq(d->abi_major, 1);
-    ck_assert_uint_eq(d->abi_minor, 1);
+    ck_assert_uint_eq(d->abi_minor, 2);
     ck_assert_uint_gt(d->struct_size, sizeof(struct odsync_sink_descriptor));
     ck_assert_str_eq(d->name, "newer_minor");
-    ck_assert_str_eq(d->version, "1.1.0");
-    ck_assert_str_eq(d->description, "built for ABI 1.1");
+    ck_assert_str_eq(d->version, "1.2.0");
+    ck_assert_str_eq(d->description, "built for ABI 1.2");
+    ck_assert_str_eq(d->setup, "create the thing");
     ck_assert_uint_eq(d->max_batch, 7);
     ck_assert(d->capabilities == (ODSYNC_CAP_SMS | ODSYNC_CAP_EMAIL));
     ck_assert_ptr_null(d->config);
@@ -206,6 +207,24 @@ START_TEST(test_newer_minor_loads)
     ck_assert_ptr_null(d->flush);
     ck_assert_ptr_nonnull(d->health);
     ck_assert_ptr_nonnull(d->destroy);
+}
+END_TEST
+
+/* A plugin built for ABI 1.0 loads on this 1.1 host; the 1.1 member reads as NULL. */
+START_TEST(test_v1_0_plugin_loads)
+{
+    char path[PATH_LEN];
+    const struct odsync_sink_descriptor *d;
+
+    install_fixture("v1_0", path);
+    ck_assert_int_eq(plugin_open(path, &plg, err, sizeof(err)), ODSYNC_OK);
+    ck_assert_uint_eq(plugin_abi_minor(plg), 0);
+    d = plugin_descriptor(plg);
+    ck_assert_uint_eq(d->struct_size, ODSYNC_SINK_DESCRIPTOR_V1_0_SIZE);
+    ck_assert_str_eq(d->name, "v1_0");
+    ck_assert_uint_eq(d->max_batch, 5);
+    ck_assert_ptr_nonnull(d->destroy);
+    ck_assert_ptr_null(d->setup);
 }
 END_TEST
 
@@ -544,6 +563,7 @@ static Suite *abi_suite(void)
     tcase_add_test(load, test_newer_major);
     tcase_add_test(load, test_newer_minor_loads);
     tcase_add_test(load, test_short_struct);
+    tcase_add_test(load, test_v1_0_plugin_loads);
     tcase_add_test(load, test_missing_entry);
     tcase_add_test(load, test_null_entry);
     tcase_add_test(load, test_missing_callback);

@@ -30,7 +30,7 @@ extern "C" {
 
 #define ODSYNC_SINK_MAGIC     0x4f445353u /* "ODSS" */
 #define ODSYNC_SINK_ABI_MAJOR 1
-#define ODSYNC_SINK_ABI_MINOR 0
+#define ODSYNC_SINK_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define ODSYNC_SINK_EXPORT         __attribute__((visibility("default")))
@@ -255,6 +255,11 @@ struct odsync_sink_descriptor {
     odsync_sink_flush_fn flush;              /* optional */
     odsync_sink_health_fn health;            /* optional */
     odsync_sink_destroy_fn destroy;          /* required */
+    /* ---- ABI 1.1 ---- */
+    const char *setup; /* optional: what an operator must do in the remote system before the
+                          plugin works (e.g. custom properties to create), as plain text
+                          lines; `odsync plugins describe` prints it. NULL = nothing. A 1.0
+                          plugin's descriptor ends before it: the host sees NULL. */
 };
 
 /* The entry point. A plugin defines it with ODSYNC_SINK_DEFINE. */
@@ -309,6 +314,7 @@ ODSYNC_PIN_(struct odsync_sink_descriptor, send_batch, 64);
 ODSYNC_PIN_(struct odsync_sink_descriptor, flush, 72);
 ODSYNC_PIN_(struct odsync_sink_descriptor, health, 80);
 ODSYNC_PIN_(struct odsync_sink_descriptor, destroy, 88);
+ODSYNC_PIN_(struct odsync_sink_descriptor, setup, 96); /* 1.1 */
 ODSYNC_PIN_(struct odsync_host, struct_size, 0);
 ODSYNC_PIN_(struct odsync_host, abi_major, 4);
 ODSYNC_PIN_(struct odsync_host, abi_minor, 6);
