@@ -18,6 +18,7 @@
 #include "od_client.h"
 #include "outbox.h"
 #include "project.h"
+#include "resync.h"
 #include "subscriptions.h"
 #include "sink_state.h"
 #include "util.h"
@@ -464,6 +465,18 @@ static void ensure_subscriptions(struct runtime *rt)
     }
 }
 
+/* A sink newly routed for an office (an office switched CRMs in its config) receives the
+ * office's full state once, before anything else is delivered. */
+static int seed_new_routes(struct runtime *rt)
+{
+    int64_t queued = 0;
+    int rc = resync_new_routes(rt->store, rt->cfg, &queued);
+    if (rc == ODSYNC_OK && queued > 0)
+        log_info("run", "newly routed sinks: %lld records queued (the office's full state)",
+                 (long long)queued);
+    return rc;
+}
+
 int daemon_run(struct runtime *rt, const struct daemon_options *opt,
                const volatile sig_atomic_t *stop)
 {
@@ -480,6 +493,8 @@ int daemon_run(struct runtime *rt, const struct daemon_options *opt,
                  (long long)recovered);
     if (rc == ODSYNC_OK)
         rc = sink_state_clear_auth(rt->store); /* this start is a config (re)load */
+    if (rc == ODSYNC_OK)
+        rc = seed_new_routes(rt);
     if (rc != ODSYNC_OK || opt->once)
         return rc == ODSYNC_OK ? run_once(rt) : rc;
     workers = util_calloc(rt->n_sinks ? rt->n_sinks : 1, sizeof(*workers));

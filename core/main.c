@@ -32,6 +32,7 @@
 #include "policy.h"
 #include "project.h"
 #include "records.h"
+#include "resync.h"
 #include "runtime.h"
 #include "sink_state.h"
 #include "subscriptions.h"
@@ -656,6 +657,7 @@ static int sync_office(struct runtime *rt, const struct config_office *off)
 static int cmd_sync(struct cli *c)
 {
     struct runtime *rt = NULL;
+    int64_t seeded = 0;
     size_t i;
     int rc = open_runtime(c, 0, &rt), all_ok = 1, found = 0;
     if (rc != EXIT_OK)
@@ -666,6 +668,9 @@ static int cmd_sync(struct cli *c)
         found = 1;
         all_ok &= sync_office(rt, &rt->cfg->offices[i]);
     }
+    if (found && resync_new_routes(rt->store, rt->cfg, &seeded) == ODSYNC_OK && seeded > 0)
+        printf("newly routed sinks: %lld records queued (the office's full state)\n",
+               (long long)seeded);
     if (!found) {
         fprintf(stderr, "odsync: no office \"%s\" in %s\n", c->office, c->config);
         rc = EXIT_USAGE;
@@ -831,6 +836,59 @@ static int64_t dlq_id(struct cli *c)
         return 0;
     }
     return id;
+}
+
+/* ---- resync ------------------------------------------------------------------------------ */
+
+static int cmd_resync(struct cli *c)
+{
+    struct runtime *rt = NULL;
+    int64_t queued, total = 0;
+    size_t i, r, offices = 0;
+    int rc;
+    if (c->sink == NULL || c->n_args != 0) {
+        fprintf(stderr, "odsync: usage: odsync resync --sink NAME [--office ID]\n");
+        return EXIT_USAGE;
+    }
+    rc = open_runtime(c, 0, &rt);
+    if (rc != EXIT_OK)
+        return rc;
+    if (runtime_find_sink(rt, c->sink) == NULL) {
+        fprintf(stderr, "odsync: resync: no sink \"%s\" in %s\n", c->sink, c->config);
+        runtime_close(rt);
+        return EXIT_USAGE;
+    }
+    for (i = 0; i < rt->cfg->n_offices && rc == EXIT_OK; i++) {
+        const struct config_office *o = &rt->cfg->offices[i];
+        int routed = 0;
+        if (c->office != NULL && strcmp(c->office, o->id) != 0)
+            continue;
+        for (r = CONFIG_ROUTE_CONTACT; r <= CONFIG_ROUTE_TASK; r++) {
+            size_t k;
+            for (k = 0; k < o->n_routes[r]; k++)
+                routed |= strcmp(o->routes[r][k], c->sink) == 0;
+        }
+        if (!routed)
+            continue;
+        offices++;
+        if (resync_office(rt->store, o, c->sink, RESYNC_CONTACTS | RESYNC_TASKS, &queued) !=
+            ODSYNC_OK) {
+            fprintf(stderr, "odsync: resync: %s\n", store_errmsg(rt->store));
+            rc = EXIT_STORE;
+            break;
+        }
+        printf("%s: %lld records queued for %s\n", o->id, (long long)queued, c->sink);
+        total += queued;
+    }
+    if (rc == EXIT_OK && offices == 0) {
+        fprintf(stderr, "odsync: resync: no office%s%s routes contacts or tasks to %s\n",
+                c->office ? " " : "", c->office ? c->office : "", c->sink);
+        rc = EXIT_USAGE;
+    } else if (rc == EXIT_OK) {
+        printf("%lld records queued; `odsync run` delivers them\n", (long long)total);
+    }
+    runtime_close(rt);
+    return rc;
 }
 
 /* ---- dry-run ---------------------------------------------------------------------------- */
@@ -1132,6 +1190,12 @@ static const struct command commands[] = {
      "Appointment, AppointmentDeleted; EndPointUrl from events.public_url, the office's\n"
      "Workstation, events.polling_seconds) and corrects a drifted PollingSeconds; running it\n"
      "again changes nothing. list shows what Open Dental has."},
+    {"resync", cmd_resync, "odsync resync --sink NAME [--office ID] [--config FILE]",
+     "Queue the full canonical state (every contact and task record) of each office that\n"
+     "routes to sink NAME, as if new: for a CRM emptied or restored from an old backup. A row\n"
+     "already delivered keeps its remote id, so tasks are updated in place. A sink newly added\n"
+     "to an office's routes is seeded like this automatically by `run` and `sync`. Messages\n"
+     "are never resent."},
     {"dry-run", cmd_dry_run, "odsync dry-run [--office ID] [--date YYYY-MM-DD] [--json]",
      "Who would be messaged on that day (default today), on which channel, and for everyone\n"
      "held or skipped, why (reason code, messaging rule and consent). It runs the real rules\n"
