@@ -91,11 +91,13 @@ $(SUPPORT_LIB): $(SUPPORT_OBJS)
 $(BUILD)/odsync: $(BUILD)/obj/core/main.o $(CORE_LIB)
 	$(CC) $(SANFLAGS) -o $@ $^ $(CORE_LIBS)
 
-# First-party plugins: every .c in plugins/NAME/ makes build/plugins/NAME.so.
+# First-party plugins: every .c in plugins/NAME/ makes build/plugins/NAME.so. A plugin that
+# needs more libraries than cJSON names their pkg-config packages in plugins/NAME/plugin.libs.
 .SECONDEXPANSION:
-$(BUILD)/plugins/%.so: $$(addprefix $(BUILD)/pobj/,$$(addsuffix .o,$$(basename $$(wildcard plugins/$$*/*.c))))
+$(BUILD)/plugins/%.so: $$(addprefix $(BUILD)/pobj/,$$(addsuffix .o,$$(basename $$(wildcard plugins/$$*/*.c)))) $$(wildcard plugins/$$*/plugin.libs)
 	@mkdir -p $(dir $@)
-	$(CC) $(PLUGIN_LDFLAGS) -o $@ $^ $(CJSON_LIBS)
+	$(CC) $(PLUGIN_LDFLAGS) -o $@ $(filter %.o,$^) $(CJSON_LIBS) \
+	  $(if $(wildcard plugins/$*/plugin.libs),$(shell pkg-config --libs $(file < plugins/$*/plugin.libs)))
 
 $(BUILD)/tests/abi/%.so: $(BUILD)/pobj/tests/abi/fixtures/%.o
 	@mkdir -p $(dir $@)

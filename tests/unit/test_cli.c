@@ -54,7 +54,7 @@ START_TEST(version_prints_abi)
     const char *argv[] = {odsync, "version", NULL};
     char *out = NULL;
     ck_assert_int_eq(tu_run(argv, NULL, &out, NULL), 0);
-    ck_assert_str_eq(out, "odsync " ODSYNC_VERSION " (sink ABI 1.0)\n");
+    ck_assert_str_eq(out, "odsync " ODSYNC_VERSION " (sink ABI 1.1)\n");
     free(out);
 }
 END_TEST
@@ -192,7 +192,7 @@ START_TEST(describe_rest_marks_secrets)
     int found = 0;
     ck_assert_int_eq(tu_run(argv, NULL, &out, NULL), 0);
     ck_assert_ptr_nonnull(strstr(out, "name:         rest\n"));
-    ck_assert_ptr_nonnull(strstr(out, "abi:          1.0\n"));
+    ck_assert_ptr_nonnull(strstr(out, "abi:          1.1\n"));
     ck_assert_ptr_nonnull(strstr(out, "capabilities: contacts, tasks, sms, email\n"));
     line = strstr(out, "\n  token ");
     ck_assert_ptr_nonnull(line);
