@@ -67,6 +67,7 @@ int64_t deliver_backoff_ms(const struct deliver_policy *p, int attempts)
 
 struct apply_args {
     const char *sink;
+    const char *plugin;
     struct outbox_item *items;
     struct host_result *results;
     size_t count;
@@ -85,12 +86,13 @@ static int apply_one(struct store *st, struct apply_args *a, size_t i)
     int rc;
 
     if (a->policy->gate != NULL && a->policy->gate->after != NULL) {
-        int final = r->status == ODSYNC_OK || r->status == ODSYNC_PERMANENT ||
-                    r->status == ODSYNC_UNSUPPORTED || r->status == ODSYNC_CONFIG ||
+        int final = r->status == ODSYNC_OK || r->status == ODSYNC_OPTED_OUT ||
+                    r->status == ODSYNC_PERMANENT || r->status == ODSYNC_UNSUPPORTED ||
+                    r->status == ODSYNC_CONFIG ||
                     (r->status != ODSYNC_RATE_LIMITED && r->status != ODSYNC_AUTH &&
                      it->attempts + 1 >= a->policy->max_attempts);
-        rc = a->policy->gate->after(a->policy->gate->ctx, st, it, r->status, final, r->remote_id,
-                                    r->detail, a->now);
+        rc = a->policy->gate->after(a->policy->gate->ctx, st, it, a->plugin, r->status, final,
+                                    r->remote_id, r->detail, a->now);
         if (rc != ODSYNC_OK)
             return rc;
     }
@@ -98,6 +100,9 @@ static int apply_one(struct store *st, struct apply_args *a, size_t i)
     case ODSYNC_OK:
         a->stats->ok++;
         return outbox_complete(st, it, r->remote_id);
+    case ODSYNC_OPTED_OUT:
+        a->stats->opted_out++;
+        return outbox_complete(st, it, NULL);
     case ODSYNC_RATE_LIMITED:
         a->stats->rate_limited++;
         wait = r->retry_after_ms >= 0 ? r->retry_after_ms : a->policy->rate_default_ms;
@@ -201,7 +206,7 @@ static int ungate_tx(struct store *st, void *arg)
     size_t i;
     int rc = ODSYNC_OK;
     for (i = 0; i < u->count && rc == ODSYNC_OK; i++)
-        rc = u->gate->after(u->gate->ctx, st, &u->items[i], ODSYNC_RETRY, 0, NULL,
+        rc = u->gate->after(u->gate->ctx, st, &u->items[i], NULL, ODSYNC_RETRY, 0, NULL,
                             "host error before delivery", u->now);
     return rc;
 }
@@ -257,6 +262,7 @@ static int send_one_batch(struct store *st, struct host_sink *sink, struct outbo
     stats->batches++;
     memset(&a, 0, sizeof(a));
     a.sink = host_sink_name(sink);
+    a.plugin = host_sink_descriptor(sink)->name;
     a.items = items;
     a.results = results;
     a.count = count;

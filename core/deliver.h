@@ -8,6 +8,8 @@
  *                               and no attempt is spent
  *   AUTH                     -> the sink pauses until an operator resumes it or the config
  *                               is reloaded; the row waits, no attempt spent
+ *   OPTED_OUT                -> done, not sent: the recipient opted out at the provider (the
+ *                               gate records the opt-out)
  *   PERMANENT, UNSUPPORTED,
  *   CONFIG                   -> dead letter now, with class, detail and time
  * Only failed items are retried: a batch that partly succeeded is never resent whole.
@@ -30,13 +32,14 @@
  * ledger and send-time policy for messages (core/guard.c). Both run inside a transaction.
  * before() sets send[i] = 1 for the items to send now and settles the others itself (held:
  * back to pending later; skipped: done), in the same transaction. after() sees each sent
- * item's result before it is applied; final = 1 when the item is done with (delivered or
- * dead-lettered), 0 when it will be tried again. */
+ * item's result before it is applied (plugin: the sink's plugin name, e.g. "twilio");
+ * final = 1 when the item is done with (delivered, opted out or dead-lettered), 0 when it
+ * will be tried again. */
 struct deliver_gate {
     int (*before)(void *ctx, struct store *st, struct outbox_item *items, size_t count,
                   unsigned char *send, int64_t now_ms);
-    int (*after)(void *ctx, struct store *st, const struct outbox_item *it, int status, int final,
-                 const char *remote_id, const char *detail, int64_t now_ms);
+    int (*after)(void *ctx, struct store *st, const struct outbox_item *it, const char *plugin,
+                 int status, int final, const char *remote_id, const char *detail, int64_t now_ms);
     void *ctx;
 };
 
@@ -51,6 +54,7 @@ struct deliver_policy {
 
 struct deliver_stats {
     int64_t batches, ok, retried, rate_limited, auth, dead;
+    int64_t opted_out;       /* messages the provider refused because the recipient opted out */
     int64_t paused_until_ms; /* > 0 when the sink paused (SINK_PAUSED_INDEFINITELY for AUTH) */
 };
 

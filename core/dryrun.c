@@ -93,7 +93,7 @@ static int play_batch(struct store *st, const struct deliver_gate *gate, struct 
     for (i = 0; rc == ODSYNC_OK && i < n; i++) {
         if (!send[i] || items[i].kind != ODSYNC_KIND_MESSAGE)
             continue;
-        rc = gate->after(gate->ctx, st, &items[i], ODSYNC_OK, 1, "dry-run", NULL, t);
+        rc = gate->after(gate->ctx, st, &items[i], "dry-run", ODSYNC_OK, 1, "dry-run", NULL, t);
         if (rc == ODSYNC_OK)
             rc = outbox_complete(st, &items[i], "dry-run");
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "campaign.h"
+#include "consent.h"
 #include "ledger.h"
 #include "log.h"
 #include "od_writer.h"
@@ -208,13 +209,37 @@ static int write_back(const struct config *cfg, struct store *st, const struct l
     return od_writer_enqueue(st, office, e->patnum, sms ? "Text" : "Email", note, e->key, now);
 }
 
-static int gate_after(void *ctx, struct store *st, const struct outbox_item *it, int status,
-                      int final, const char *remote_id, const char *detail, int64_t now)
+/* The provider refused the message because the recipient opted out there (Twilio 21610,
+ * a SendGrid suppression): an opt-out from that source, honoured from now on (R28). */
+static int provider_opt_out(struct store *st, const struct ledger_entry *e, const char *plugin,
+                            const char *detail, int64_t now)
+{
+    int changed = 0;
+    int rc = consent_opt_out(st, e->office, e->channel, e->address, "*",
+                             plugin ? plugin : "provider", detail, now, &changed);
+    if (rc == ODSYNC_OK && changed)
+        log_info("guard", "office %s: %s: the recipient opted out at %s; recorded", e->office,
+                 e->key, plugin ? plugin : "the provider");
+    return rc == ODSYNC_INVALID ? ODSYNC_OK : rc; /* no usable address: nothing to record */
+}
+
+/* The ledger state a result leaves a message in. */
+static int state_after(int status, int final)
+{
+    if (status == ODSYNC_OK)
+        return LEDGER_SENT;
+    if (status == ODSYNC_OPTED_OUT)
+        return LEDGER_SKIPPED;
+    return final ? LEDGER_FAILED : LEDGER_QUEUED;
+}
+
+static int gate_after(void *ctx, struct store *st, const struct outbox_item *it, const char *plugin,
+                      int status, int final, const char *remote_id, const char *detail, int64_t now)
 {
     struct ledger_entry e;
-    const char *outcome;
+    const char *outcome, *reason;
     char consent[64];
-    int rc, state;
+    int rc, state = state_after(status, final);
 
     if (it->kind != ODSYNC_KIND_MESSAGE && it->kind != OD_WRITER_KIND)
         return ODSYNC_OK;
@@ -222,18 +247,19 @@ static int gate_after(void *ctx, struct store *st, const struct outbox_item *it,
     if (rc != ODSYNC_OK)
         return rc == ODSYNC_NOT_FOUND ? ODSYNC_OK : rc;
     rc = ledger_sending_consent(st, it->office, it->key, consent, sizeof(consent));
-    if (rc != ODSYNC_OK) {
-        ledger_entry_clear(&e);
-        return rc;
-    }
-    state = status == ODSYNC_OK ? LEDGER_SENT : final ? LEDGER_FAILED : LEDGER_QUEUED;
     outcome = state == LEDGER_QUEUED ? "retry" : ledger_state_name(state);
-    rc = ledger_set(st, it->office, it->key, state, 0, status == ODSYNC_OK ? remote_id : NULL,
-                    status == ODSYNC_OK ? "ok" : odsync_status_name(status), now);
+    reason = status == ODSYNC_OK          ? "ok"
+             : status == ODSYNC_OPTED_OUT ? "opted_out_at_provider"
+                                          : odsync_status_name(status);
+    if (rc == ODSYNC_OK)
+        rc = ledger_set(st, it->office, it->key, state, 0, status == ODSYNC_OK ? remote_id : NULL,
+                        reason, now);
     if (rc == ODSYNC_OK)
         rc = ledger_decide(st, it->office, it->key, e.patnum, e.campaign, e.channel, outcome, 0,
-                           status == ODSYNC_OK ? "ok" : odsync_status_name(status), "provider",
+                           reason, status == ODSYNC_OPTED_OUT ? "R28" : "provider",
                            consent[0] ? consent : NULL, now);
+    if (rc == ODSYNC_OK && status == ODSYNC_OPTED_OUT && it->kind == ODSYNC_KIND_MESSAGE)
+        rc = provider_opt_out(st, &e, plugin, detail, now);
     if (state == LEDGER_FAILED)
         log_warn("guard", "office %s: %s refused for good (%s): %s", it->office, it->key,
                  odsync_status_name(status), detail ? detail : "no detail");

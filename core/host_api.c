@@ -61,6 +61,11 @@ struct odsync_batch {
     size_t count;
 };
 
+int host_result_class_known(int status)
+{
+    return (status >= ODSYNC_OK && status <= ODSYNC_INTERNAL) || status == ODSYNC_OPTED_OUT;
+}
+
 /* ---- services ----------------------------------------------------------------------- */
 
 static void svc_log(odsync_host_ctx *ctx, int level, const char *fmt, ...)
@@ -191,7 +196,7 @@ static void svc_result_set(odsync_batch *batch, size_t index, int status, int64_
     util_free(r->detail);
     r->remote_id = NULL;
     r->detail = NULL;
-    if (status < ODSYNC_OK || status > ODSYNC_INTERNAL) {
+    if (!host_result_class_known(status)) {
         util_fmt(note, sizeof(note), "plugin reported unknown result class %d", status);
         status = ODSYNC_INTERNAL;
         detail = note;
@@ -485,7 +490,7 @@ int host_sink_send(struct host_sink *s, const struct odsync_record *const *recor
         if (batch.reported[i])
             continue;
         results[i].status = rc == ODSYNC_OK ? ODSYNC_RETRY : rc;
-        if (results[i].status < ODSYNC_OK || results[i].status > ODSYNC_INTERNAL)
+        if (!host_result_class_known(results[i].status))
             results[i].status = ODSYNC_INTERNAL;
         results[i].retry_after_ms = -1;
         util_fmt(note, sizeof(note), "no result reported by plugin (send_batch returned %s)",

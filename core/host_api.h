@@ -55,6 +55,9 @@ void host_sink_destroy(struct host_sink *s);
 int host_sink_send(struct host_sink *s, const struct odsync_record *const *records, size_t count,
                    struct host_result *results);
 
+/* 1 when status is a result class a plugin may report (OK..INTERNAL, OPTED_OUT). */
+int host_result_class_known(int status);
+
 /* Free what results[0..count) own and zero them. */
 void host_results_clear(struct host_result *results, size_t count);
 

@@ -437,10 +437,12 @@ static int64_t next_message(const char *campaigns, char *key, size_t len)
 
 /* A send guard's after() that kills its process: the provider has answered, the ledger has
  * not recorded it yet. */
-static int die_in_after(void *ctx, struct store *st, const struct outbox_item *it, int status,
-                        int final, const char *remote_id, const char *detail, int64_t now_ms)
+static int die_in_after(void *ctx, struct store *st, const struct outbox_item *it,
+                        const char *plugin, int status, int final, const char *remote_id,
+                        const char *detail, int64_t now_ms)
 {
     (void)ctx;
+    (void)plugin;
     (void)st;
     (void)it;
     (void)status;
@@ -670,11 +672,12 @@ static int failing_before(void *ctx, struct store *st, struct outbox_item *items
     return rc;
 }
 
-static int failing_after(void *ctx, struct store *st, const struct outbox_item *it, int status,
-                         int final, const char *remote_id, const char *detail, int64_t now_ms)
+static int failing_after(void *ctx, struct store *st, const struct outbox_item *it,
+                         const char *plugin, int status, int final, const char *remote_id,
+                         const char *detail, int64_t now_ms)
 {
     util_fail_alloc_after(0);
-    return gate.after(ctx, st, it, status, final, remote_id, detail, now_ms);
+    return gate.after(ctx, st, it, plugin, status, final, remote_id, detail, now_ms);
 }
 
 /* An allocation failure after the guard committed "sending" and before the provider was

@@ -280,6 +280,23 @@ START_TEST(permanent_is_dead_with_detail)
 }
 END_TEST
 
+/* OPTED_OUT (ABI 1.1) settles the row as done, not dead, spends no retry and is counted. */
+START_TEST(opted_out_is_done_not_dead)
+{
+    struct deliver_stats s;
+    enqueue("od:main-st:1", "OPTOUT");
+    s = deliver();
+    ck_assert_int_eq(s.opted_out, 1);
+    ck_assert_int_eq(s.dead, 0);
+    ck_assert_int_eq(s.retried, 0);
+    ck_assert_str_eq(state_of("od:main-st:1"), "done");
+    make_all_due();
+    s = deliver();
+    ck_assert_int_eq(s.batches, 0);
+    ck_assert_int_eq(sent(NULL, 0), 1);
+}
+END_TEST
+
 START_TEST(auth_pauses_sink)
 {
     struct deliver_stats s;
@@ -547,6 +564,7 @@ static Suite *deliver_suite(void)
     tcase_add_test(tc, zero_backoff_sends_once_per_pass);
     tcase_add_test(tc, rate_limited_pauses_sink_without_attempt);
     tcase_add_test(tc, permanent_is_dead_with_detail);
+    tcase_add_test(tc, opted_out_is_done_not_dead);
     tcase_add_test(tc, auth_pauses_sink);
     tcase_add_test(tc, unreported_item_is_retry);
     tcase_add_test(tc, only_failed_items_are_resent);

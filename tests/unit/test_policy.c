@@ -617,7 +617,8 @@ struct after_args {
 static int after_tx(struct store *s, void *arg)
 {
     const struct after_args *a = arg;
-    return gate.after(gate.ctx, s, a->it, a->status, a->final, a->remote_id, "detail", a->now);
+    return gate.after(gate.ctx, s, a->it, "twilio", a->status, a->final, a->remote_id, "detail",
+                      a->now);
 }
 
 static void after(const struct outbox_item *it, int status, int final, const char *remote_id,
@@ -683,6 +684,32 @@ START_TEST(guard_sends_and_records_the_provider_answer)
     after(&c.items[item(&c, k3)], ODSYNC_RETRY, 0, NULL, now + 1000);
     ck_assert_str_eq(qs("SELECT state FROM messages WHERE key = '%s'", k3), "queued");
     ck_assert_str_eq(last_decision(k3), "retry|RETRY|provider|sms:TxtMsgOk=Yes");
+    release(&c);
+}
+END_TEST
+
+/* A provider refusal because the recipient opted out there (Twilio 21610): the message is
+ * settled as skipped, not failed, and the opt-out is recorded with the plugin as its source
+ * (R28), so every later message to that number is refused by consent. */
+START_TEST(guard_records_an_opt_out_reported_by_the_provider)
+{
+    char k1[160];
+    int64_t now = at("2026-06-15 10:05:00");
+    struct claim c;
+
+    due_message(1, k1, sizeof(k1));
+    claim_and_gate(&c, now);
+    ck_assert_uint_eq(c.count, 1);
+    ck_assert_int_eq(c.send[0], 1);
+    after(&c.items[0], ODSYNC_OPTED_OUT, 1, NULL, now + 1000);
+    ck_assert_str_eq(qs("SELECT state || '|' || reason FROM messages WHERE key = '%s'", k1),
+                     "skipped|opted_out_at_provider");
+    ck_assert_str_eq(last_decision(k1), "skipped|opted_out_at_provider|R28|sms:TxtMsgOk=Yes");
+    ck_assert_str_eq(qs("SELECT state || '|' || source || '|' || purpose FROM consent"
+                        " WHERE channel = 'sms' AND address = '%s'",
+                        "+15552100001"),
+                     "opt_out|twilio|*");
+    ck_assert_int_eq(qi("SELECT COUNT(*) FROM consent_log WHERE source = 'twilio'"), 1);
     release(&c);
 }
 END_TEST
@@ -848,6 +875,7 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, hold_past_expiry_expires_now);
     tcase_add_test(tc, guard_sends_and_records_the_provider_answer);
     tcase_add_test(tc, guard_never_resends_after_a_crash_or_a_final_state);
+    tcase_add_test(tc, guard_records_an_opt_out_reported_by_the_provider);
     tcase_add_test(tc, guard_rechecks_the_occasion_and_consent_at_send_time);
     tcase_add_test(tc, guard_holds_in_quiet_hours_and_expires_late_messages);
     suite_add_tcase(s, tc);

@@ -42,8 +42,9 @@ extern "C" {
 
 /*
  * The one status enum of odsync, shared by host and plugins. 0 is success. Values are never
- * renumbered; new ones are appended. The first nine are the result classes a plugin reports
- * per item; the rest are used by the host and never need to come from a plugin.
+ * renumbered; new ones are appended. The first nine, and OPTED_OUT (1.1), are the result
+ * classes a plugin reports per item; the rest are used by the host and never need to come
+ * from a plugin.
  */
 enum odsync_status {
     ODSYNC_OK = 0,           /* delivered / succeeded */
@@ -60,15 +61,22 @@ enum odsync_status {
     ODSYNC_PARSE = 11,       /* malformed input */
     ODSYNC_STORE = 12,       /* database error */
     ODSYNC_ABI = 13,         /* plugin refused by the loader */
-    ODSYNC_INVALID = 14      /* bad argument */
+    ODSYNC_INVALID = 14,     /* bad argument */
+    /* ---- ABI 1.1 ---- */
+    ODSYNC_OPTED_OUT = 15 /* a result class: the provider refused the message because the
+                             recipient opted out there (Twilio 21610, a SendGrid suppression).
+                             Not an error: the message is settled as not sent, and the host
+                             records the opt-out in its consent ledger at once. A 1.0 host
+                             treats it as INTERNAL (an unknown class). */
 };
 
 /* Name of a status value, e.g. "RATE_LIMITED"; "UNKNOWN" for values this header predates. */
 static inline const char *odsync_status_name(int status)
 {
-    static const char *const names[] = {
-        "OK",       "RETRY", "RATE_LIMITED", "PERMANENT", "AUTH",  "UNSUPPORTED", "CONFIG", "NOMEM",
-        "INTERNAL", "IO",    "NOT_FOUND",    "PARSE",     "STORE", "ABI",         "INVALID"};
+    static const char *const names[] = {"OK",       "RETRY",       "RATE_LIMITED", "PERMANENT",
+                                        "AUTH",     "UNSUPPORTED", "CONFIG",       "NOMEM",
+                                        "INTERNAL", "IO",          "NOT_FOUND",    "PARSE",
+                                        "STORE",    "ABI",         "INVALID",      "OPTED_OUT"};
     if (status < 0 || (size_t)status >= sizeof(names) / sizeof(names[0]))
         return "UNKNOWN";
     return names[status];
