@@ -1,0 +1,2100 @@
+/*
+ * fake_hubspot: a faithful fake of HubSpot's CRM v3 API for the hubspot connector's tests
+ * (contrib/fakes/README.md documents flags, routes, faults and the state JSON; this comment
+ * is the short version; /work/shared/reference/crm-and-messaging-apis.md section 1 is what it
+ * copies).
+ *
+ *   fake_hubspot --token T [--listen 127.0.0.1:PORT] [--db FILE] [--ten-secondly-max N]
+ *                [--interval-ms N] [--daily-max N] [--batch-max N] [--verbose]
+ *
+ * Prints "listening on 127.0.0.1:PORT" on stdout once ready and nothing else on stdout.
+ * SIGTERM or SIGINT stops it cleanly (exit 0). Bad flags exit 2, start-up failures exit 1.
+ *
+ * Data routes (Bearer T, else 401 with HubSpot's body):
+ *   POST /crm/v3/objects/contacts/batch/upsert   by idProperty (unique), 200 or 207
+ *   POST /crm/v3/objects/contacts/batch/read     by id or idProperty, 200 or 207
+ *   POST /crm/v3/objects/{contacts|tasks}/batch/create   201 or 207
+ *   POST /crm/v3/objects/{contacts|tasks}/batch/update   200 or 207
+ *   GET  /crm/v3/objects/{contacts|tasks}/{id}
+ *   GET  /crm/v3/properties/{contacts|tasks}/{name}      200 or 404
+ *   POST /crm/v3/properties/{contacts|tasks}             201, 409 or 400
+ * Every data answer carries the X-HubSpot-RateLimit-* headers. Over the rolling window or the
+ * daily count: 429 with HubSpot's body and policyName, no Retry-After (unless a fault asks).
+ * Admin routes (no auth, never faulted, limited or counted): GET /_state, GET /_objects/{type}
+ * [/{id}], GET|POST|DELETE /_faults, POST /_reset.
+ *
+ * State lives in SQLite (--db FILE, default in memory): objects, their property values, the
+ * associations and the property definitions (standard ones seeded, custom ones created
+ * through the properties API). Counters, limits and faults live in the process.
+ *
+ * Threads: libmicrohttpd runs one thread per connection; one mutex (struct fake.lock) guards
+ * SQLite, counters, limits and faults. Request bodies (test patient data) are never logged.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <sqlite3.h>
+
+#include "log.h"
+#include "util.h"
+
+#define FAKE_LOG      "fake_hubspot"
+#define FAKE_MAX_BODY ((size_t)16 * 1024 * 1024)
+#define WINDOW_MAX    100000 /* most requests the rolling window can hold */
+#define STMT_CACHE    64
+#define FAKE_HTML_502                                                                              \
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "      \
+    "Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n"
+
+/* Routes counted in the state (data routes only). */
+enum route {
+    R_UPSERT,
+    R_READ,
+    R_CREATE,
+    R_UPDATE,
+    R_GET_OBJECT,
+    R_GET_PROPERTY,
+    R_CREATE_PROPERTY,
+    R_OTHER,
+    R_COUNT
+};
+
+static const char *const route_names[R_COUNT] = {
+    [R_UPSERT] = "POST /crm/v3/objects/{type}/batch/upsert",
+    [R_READ] = "POST /crm/v3/objects/{type}/batch/read",
+    [R_CREATE] = "POST /crm/v3/objects/{type}/batch/create",
+    [R_UPDATE] = "POST /crm/v3/objects/{type}/batch/update",
+    [R_GET_OBJECT] = "GET /crm/v3/objects/{type}/{id}",
+    [R_GET_PROPERTY] = "GET /crm/v3/properties/{type}/{name}",
+    [R_CREATE_PROPERTY] = "POST /crm/v3/properties/{type}",
+    [R_OTHER] = "other",
+};
+
+/* Fault and limit settings (POST /_faults). */
+struct faults {
+    int64_t ten_secondly_max;      /* requests per rolling window */
+    int64_t interval_ms;           /* the window */
+    int64_t daily_max;             /* requests per "day" (until POST /_reset or daily_used) */
+    int64_t batch_max;             /* inputs per batch */
+    int64_t fail_next;             /* the next N data requests answer fail_status */
+    int64_t fail_status;           /* 500, 502 (an HTML page), 503, 504 */
+    int64_t truncate_next;         /* the next N 2xx answers are cut in half (the work is done) */
+    int64_t reset_next;            /* the next N data requests get their connection reset */
+    int64_t force_429;             /* the next N data requests answer 429 ... */
+    char force_policy[32];         /* ... with this policyName */
+    int64_t retry_after;           /* Retry-After seconds on 429s; -1 = none (HubSpot's way) */
+    int64_t delay_ms;              /* every data request waits this long */
+    int64_t expire_after_requests; /* the token expires after N more data requests (0 off) */
+    int64_t expire_at_ms;          /* ... or at this wall time (0 off) */
+    int token_expired;
+    char missing_scope[64]; /* non-empty: every write answers 403 naming this scope */
+};
+
+struct stats {
+    int64_t requests;               /* data requests (every non-admin request) */
+    int64_t by_route[R_COUNT][600]; /* answers per route and status */
+    int64_t resets, truncated, creates, updates;
+};
+
+struct fake {
+    pthread_mutex_t lock;
+    sqlite3 *db;
+    const char *sql[STMT_CACHE]; /* statement cache keyed by the SQL literal's address */
+    sqlite3_stmt *st[STMT_CACHE];
+    int64_t next_id;
+    struct faults faults;
+    struct faults flags; /* the settings from the command line, restored by DELETE /_faults */
+    struct stats stats;
+    int64_t *window; /* ring of accepted request times (monotonic ms) */
+    size_t win_head, win_n;
+    int64_t daily_used;
+    int64_t correlation;
+    char *bearer;
+    atomic_int stopping;
+};
+
+struct upload {
+    struct sbuf body;
+    int too_big;
+};
+
+/* An answer being built. status 0 means: reset the connection. */
+struct answer {
+    unsigned status;
+    char *body;       /* owned (util_free) */
+    const char *type; /* static content type */
+    int64_t retry_after;
+    int limits; /* 1: add the rate-limit headers below */
+    int64_t rl_max, rl_remaining, rl_interval, daily_max, daily_remaining;
+};
+
+static const char schema_sql[] =
+    "PRAGMA journal_mode = WAL;"
+    "PRAGMA synchronous = OFF;"
+    "CREATE TABLE IF NOT EXISTS objects (id INTEGER PRIMARY KEY, type TEXT NOT NULL,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL, writes INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS vals (object_id INTEGER NOT NULL, name TEXT NOT NULL,"
+    " value TEXT NOT NULL, PRIMARY KEY (object_id, name));"
+    "CREATE INDEX IF NOT EXISTS vals_by_value ON vals (name, value);"
+    "CREATE TABLE IF NOT EXISTS associations (from_id INTEGER NOT NULL, to_id INTEGER NOT NULL,"
+    " type_id INTEGER NOT NULL, category TEXT NOT NULL, PRIMARY KEY (from_id, to_id, type_id));"
+    "CREATE TABLE IF NOT EXISTS properties (object_type TEXT NOT NULL, name TEXT NOT NULL,"
+    " label TEXT NOT NULL, type TEXT NOT NULL, field_type TEXT NOT NULL, group_name TEXT NOT NULL,"
+    " unique_value INTEGER NOT NULL, custom INTEGER NOT NULL, PRIMARY KEY (object_type, name));";
+
+/* Standard properties every portal has (object, name, type, fieldType, group, unique). */
+static const char *const standard_props[][6] = {
+    {"contacts", "email", "string", "text", "contactinformation", "1"},
+    {"contacts", "firstname", "string", "text", "contactinformation", "0"},
+    {"contacts", "lastname", "string", "text", "contactinformation", "0"},
+    {"contacts", "phone", "string", "phonenumber", "contactinformation", "0"},
+    {"contacts", "mobilephone", "string", "phonenumber", "contactinformation", "0"},
+    {"contacts", "lifecyclestage", "enumeration", "radio", "contactinformation", "0"},
+    {"contacts", "hubspot_owner_id", "enumeration", "select", "contactinformation", "0"},
+    {"tasks", "hs_timestamp", "datetime", "date", "task_information", "0"},
+    {"tasks", "hs_task_subject", "string", "text", "task_information", "0"},
+    {"tasks", "hs_task_body", "string", "textarea", "task_information", "0"},
+    {"tasks", "hs_task_status", "enumeration", "select", "task_information", "0"},
+    {"tasks", "hs_task_priority", "enumeration", "select", "task_information", "0"},
+    {"tasks", "hs_task_type", "enumeration", "select", "task_information", "0"},
+    {"tasks", "hubspot_owner_id", "enumeration", "select", "task_information", "0"},
+};
+
+/* Property groups that exist per object type. */
+static const char *const known_groups[][2] = {
+    {"contacts", "contactinformation"},
+    {"contacts", "odsync"},
+    {"tasks", "task_information"},
+    {"tasks", "odsync"},
+};
+
+/* Valid type / fieldType pairs for property creation. */
+static const char *const field_types[][2] = {
+    {"string", "text"},
+    {"string", "textarea"},
+    {"string", "phonenumber"},
+    {"number", "number"},
+    {"date", "date"},
+    {"datetime", "date"},
+    {"bool", "booleancheckbox"},
+    {"enumeration", "select"},
+    {"enumeration", "radio"},
+    {"enumeration", "checkbox"},
+    {"enumeration", "booleancheckbox"},
+};
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static void now_iso(char *buf, size_t len)
+{
+    int64_t ms = util_now_ms();
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char base[24];
+    gmtime_r(&secs, &tm);
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    util_fmt(buf, len, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+static void sleep_ms(struct fake *f, int64_t ms)
+{
+    int64_t end = util_monotonic_ms() + ms;
+    for (;;) {
+        int64_t left = end - util_monotonic_ms();
+        if (left <= 0 || atomic_load(&f->stopping))
+            return;
+        if (left > 50)
+            left = 50;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)left * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* A correlation id shaped like HubSpot's (a UUID). Needs f->lock. */
+static void correlation_id(struct fake *f, char *buf, size_t len)
+{
+    util_fmt(buf, len, "6a1f0c52-7f8e-4c3b-9d47-%012llx", (unsigned long long)++f->correlation);
+}
+
+/* Set a JSON answer; json is taken. NULL json leaves a NOMEM answer. */
+static void answer_json(struct answer *a, unsigned status, cJSON *json)
+{
+    a->status = status;
+    a->type = "application/json;charset=utf-8";
+    util_free(a->body);
+    a->body = NULL;
+    if (json != NULL) {
+        char *text = cJSON_PrintUnformatted(json);
+        a->body = text != NULL ? util_strdup(text) : NULL;
+        cJSON_free(text);
+    }
+    cJSON_Delete(json);
+}
+
+/* A HubSpot error object {status:"error", message, correlationId, category[, errors]
+ * [, context]}; errors and context are taken (may be NULL). Needs f->lock. */
+static cJSON *hs_error(struct fake *f, const char *category, const char *message, cJSON *errors,
+                       cJSON *context)
+{
+    char cid[64];
+    cJSON *e = cJSON_CreateObject();
+    correlation_id(f, cid, sizeof(cid));
+    if (e == NULL || !cJSON_AddStringToObject(e, "status", "error") ||
+        !cJSON_AddStringToObject(e, "message", message) ||
+        !cJSON_AddStringToObject(e, "correlationId", cid) ||
+        !cJSON_AddStringToObject(e, "category", category)) {
+        cJSON_Delete(e);
+        cJSON_Delete(errors);
+        cJSON_Delete(context);
+        return NULL;
+    }
+    if (errors != NULL)
+        cJSON_AddItemToObject(e, "errors", errors);
+    if (context != NULL)
+        cJSON_AddItemToObject(e, "context", context);
+    return e;
+}
+
+/* Answer status with a HubSpot error body. Needs f->lock. */
+static void answer_error(struct fake *f, struct answer *a, unsigned status, const char *category,
+                         const char *message)
+{
+    answer_json(a, status, hs_error(f, category, message, NULL, NULL));
+}
+
+/* {"message", "code", "context": {"propertyName": [prop]}} (prop may be NULL). */
+static cJSON *sub_error(const char *message, const char *code, const char *prop)
+{
+    cJSON *e = cJSON_CreateObject();
+    if (e == NULL || !cJSON_AddStringToObject(e, "message", message) ||
+        !cJSON_AddStringToObject(e, "code", code))
+        goto fail;
+    if (prop != NULL) {
+        cJSON *ctx = cJSON_AddObjectToObject(e, "context");
+        cJSON *names = ctx != NULL ? cJSON_AddArrayToObject(ctx, "propertyName") : NULL;
+        if (names == NULL || !cJSON_AddItemToArray(names, cJSON_CreateString(prop)))
+            goto fail;
+    }
+    return e;
+fail:
+    cJSON_Delete(e);
+    return NULL;
+}
+
+static void reset_connection(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    if (ci != NULL)
+        setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+static void free_body(void *p)
+{
+    util_free(p);
+}
+
+/* Add a decimal header. */
+static void add_num_header(struct MHD_Response *r, const char *name, int64_t v)
+{
+    char num[24];
+    util_fmt(num, sizeof(num), "%lld", (long long)v);
+    MHD_add_response_header(r, name, num);
+}
+
+/* Queue a (status 0: reset the connection). Takes a->body. */
+static enum MHD_Result send_answer(struct MHD_Connection *conn, struct answer *a)
+{
+    char *body = a->body;
+    a->body = NULL;
+    if (a->status == 0 || body == NULL) {
+        if (a->status == 0)
+            reset_connection(conn);
+        util_free(body);
+        return MHD_NO;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback(strlen(body), body, free_body);
+    if (resp == NULL) {
+        util_free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->type);
+    if (a->retry_after >= 0)
+        add_num_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, a->retry_after);
+    if (a->limits) {
+        add_num_header(resp, "X-HubSpot-RateLimit-Max", a->rl_max);
+        add_num_header(resp, "X-HubSpot-RateLimit-Remaining", a->rl_remaining);
+        add_num_header(resp, "X-HubSpot-RateLimit-Interval-Milliseconds", a->rl_interval);
+        add_num_header(resp, "X-HubSpot-RateLimit-Daily", a->daily_max);
+        add_num_header(resp, "X-HubSpot-RateLimit-Daily-Remaining", a->daily_remaining);
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, a->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- storage (f->lock held) ------------------------------------------------------------------ */
+
+/* A cached prepared statement for the SQL literal sql, reset. NULL on error (logged). */
+static sqlite3_stmt *stmt(struct fake *f, const char *sql)
+{
+    size_t i;
+    for (i = 0; i < STMT_CACHE && f->sql[i] != NULL; i++) {
+        if (f->sql[i] == sql) {
+            sqlite3_reset(f->st[i]);
+            sqlite3_clear_bindings(f->st[i]);
+            return f->st[i];
+        }
+    }
+    if (i == STMT_CACHE) {
+        log_error(FAKE_LOG, "statement cache full");
+        return NULL;
+    }
+    if (sqlite3_prepare_v2(f->db, sql, -1, &f->st[i], NULL) != SQLITE_OK) {
+        log_error(FAKE_LOG, "sqlite: %s: %s", sql, sqlite3_errmsg(f->db));
+        return NULL;
+    }
+    f->sql[i] = sql;
+    return f->st[i];
+}
+
+/* Run a statement to completion (no rows wanted). Returns 0 or -1 (logged). */
+static int run(struct fake *f, sqlite3_stmt *s)
+{
+    if (s == NULL)
+        return -1;
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return 0;
+    log_error(FAKE_LOG, "sqlite: %s", sqlite3_errmsg(f->db));
+    return -1;
+}
+
+static int exec_sql(struct fake *f, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(f->db, sql, NULL, NULL, &err) == SQLITE_OK)
+        return 0;
+    log_error(FAKE_LOG, "sqlite: %s: %s", sql, err != NULL ? err : "?");
+    sqlite3_free(err);
+    return -1;
+}
+
+/* One property definition. */
+struct propdef {
+    char type[24];
+    char field_type[24];
+    char group[64];
+    char label[128];
+    int unique;
+    int custom;
+};
+
+/* Look up property name of type; 1 when it exists (d filled when not NULL). */
+static int prop_find(struct fake *f, const char *type, const char *name, struct propdef *d)
+{
+    static const char sql[] = "SELECT type, field_type, group_name, label, unique_value, custom"
+                              " FROM properties WHERE object_type = ?1 AND name = ?2";
+    sqlite3_stmt *s = stmt(f, sql);
+    int found = 0;
+    if (s == NULL)
+        return 0;
+    sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        found = 1;
+        if (d != NULL) {
+            util_fmt(d->type, sizeof(d->type), "%s", (const char *)sqlite3_column_text(s, 0));
+            util_fmt(d->field_type, sizeof(d->field_type), "%s",
+                     (const char *)sqlite3_column_text(s, 1));
+            util_fmt(d->group, sizeof(d->group), "%s", (const char *)sqlite3_column_text(s, 2));
+            util_fmt(d->label, sizeof(d->label), "%s", (const char *)sqlite3_column_text(s, 3));
+            d->unique = sqlite3_column_int(s, 4);
+            d->custom = sqlite3_column_int(s, 5);
+        }
+    }
+    sqlite3_reset(s);
+    return found;
+}
+
+/* The id of the object of type whose property name has value, or 0. */
+static int64_t find_by_value(struct fake *f, const char *type, const char *name, const char *value)
+{
+    static const char sql[] = "SELECT o.id FROM vals v JOIN objects o ON o.id = v.object_id"
+                              " WHERE v.name = ?1 AND v.value = ?2 AND o.type = ?3 LIMIT 1";
+    sqlite3_stmt *s = stmt(f, sql);
+    int64_t id = 0;
+    if (s == NULL)
+        return 0;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, type, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        id = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return id;
+}
+
+/* 1 when object id exists with type. */
+static int object_exists(struct fake *f, const char *type, int64_t id)
+{
+    static const char sql[] = "SELECT 1 FROM objects WHERE id = ?1 AND type = ?2";
+    sqlite3_stmt *s = stmt(f, sql);
+    int found;
+    if (s == NULL)
+        return 0;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
+    found = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_reset(s);
+    return found;
+}
+
+/* Create an object of type; returns its id or 0. */
+static int64_t object_create(struct fake *f, const char *type)
+{
+    static const char sql[] = "INSERT INTO objects (id, type, created_at, updated_at, writes)"
+                              " VALUES (?1, ?2, ?3, ?3, 1)";
+    sqlite3_stmt *s = stmt(f, sql);
+    char now[32];
+    now_iso(now, sizeof(now));
+    if (s == NULL)
+        return 0;
+    sqlite3_bind_int64(s, 1, f->next_id + 1);
+    sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, now, -1, SQLITE_STATIC);
+    if (run(f, s) != 0)
+        return 0;
+    f->stats.creates++;
+    return ++f->next_id;
+}
+
+/* Mark object id written (updatedAt, writes + 1). */
+static int object_touch(struct fake *f, int64_t id)
+{
+    static const char sql[] =
+        "UPDATE objects SET updated_at = ?2, writes = writes + 1 WHERE id = ?1";
+    sqlite3_stmt *s = stmt(f, sql);
+    char now[32];
+    now_iso(now, sizeof(now));
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
+    f->stats.updates++;
+    return run(f, s);
+}
+
+/* Set (or, for "", clear) a property value of object id. */
+static int value_set(struct fake *f, int64_t id, const char *name, const char *value)
+{
+    static const char put[] =
+        "INSERT OR REPLACE INTO vals (object_id, name, value) VALUES (?1, ?2, ?3)";
+    static const char del[] = "DELETE FROM vals WHERE object_id = ?1 AND name = ?2";
+    sqlite3_stmt *s = stmt(f, value[0] != '\0' ? put : del);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    if (value[0] != '\0')
+        sqlite3_bind_text(s, 3, value, -1, SQLITE_STATIC);
+    return run(f, s);
+}
+
+/* The public JSON of object id: {id, properties, createdAt, updatedAt, archived}. NULL when
+ * there is no such object (or NOMEM). */
+static cJSON *object_json(struct fake *f, int64_t id)
+{
+    static const char osql[] = "SELECT created_at, updated_at, writes FROM objects WHERE id = ?1";
+    static const char vsql[] = "SELECT name, value FROM vals WHERE object_id = ?1 ORDER BY name";
+    sqlite3_stmt *s = stmt(f, osql);
+    char num[24];
+    cJSON *o = NULL, *props;
+    if (s == NULL)
+        return NULL;
+    sqlite3_bind_int64(s, 1, id);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_reset(s);
+        return NULL;
+    }
+    util_fmt(num, sizeof(num), "%lld", (long long)id);
+    o = cJSON_CreateObject();
+    props = cJSON_CreateObject();
+    if (o == NULL || props == NULL || !cJSON_AddStringToObject(o, "id", num)) {
+        cJSON_Delete(props);
+        goto fail;
+    }
+    cJSON_AddItemToObject(o, "properties", props);
+    if (!cJSON_AddStringToObject(o, "createdAt", (const char *)sqlite3_column_text(s, 0)) ||
+        !cJSON_AddStringToObject(o, "updatedAt", (const char *)sqlite3_column_text(s, 1)) ||
+        !cJSON_AddFalseToObject(o, "archived") ||
+        !cJSON_AddStringToObject(props, "hs_object_id", num) ||
+        !cJSON_AddStringToObject(props, "createdate", (const char *)sqlite3_column_text(s, 0)) ||
+        !cJSON_AddStringToObject(props, "lastmodifieddate",
+                                 (const char *)sqlite3_column_text(s, 1)))
+        goto fail;
+    sqlite3_reset(s);
+    s = stmt(f, vsql);
+    if (s == NULL)
+        goto fail;
+    sqlite3_bind_int64(s, 1, id);
+    while (sqlite3_step(s) == SQLITE_ROW)
+        if (!cJSON_AddStringToObject(props, (const char *)sqlite3_column_text(s, 0),
+                                     (const char *)sqlite3_column_text(s, 1)))
+            goto fail;
+    sqlite3_reset(s);
+    return o;
+fail:
+    if (s != NULL)
+        sqlite3_reset(s);
+    cJSON_Delete(o);
+    return NULL;
+}
+
+/* ---- validation --------------------------------------------------------------------------- */
+
+/* 1 when s looks like an email address HubSpot accepts: one '@', a local part, a dotted domain,
+ * no spaces. */
+static int valid_email(const char *s)
+{
+    const char *at = strchr(s, '@');
+    if (at == NULL || at == s || strchr(at + 1, '@') != NULL || strpbrk(s, " \t,;<>") != NULL)
+        return 0;
+    const char *dot = strrchr(at + 1, '.');
+    return dot != NULL && dot > at + 1 && dot[1] != '\0';
+}
+
+static int all_digits(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+/* 1 when s is YYYY-MM-DD. */
+static int is_date(const char *s)
+{
+    for (int i = 0; i < 10; i++)
+        if (i == 4 || i == 7 ? s[i] != '-' : (s[i] < '0' || s[i] > '9'))
+            return 0;
+    return s[10] == '\0';
+}
+
+/* 1 when s is an ISO-8601 UTC instant (YYYY-MM-DDTHH:MM:SS[.f]Z) or epoch ms. */
+static int is_instant(const char *s)
+{
+    static const char pat[] = "dddd-dd-ddTdd:dd:dd";
+    if (all_digits(s))
+        return 1;
+    for (size_t i = 0; i < sizeof(pat) - 1; i++)
+        if (pat[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != pat[i])
+            return 0;
+    s += sizeof(pat) - 1;
+    if (*s == '.')
+        for (s++; *s >= '0' && *s <= '9'; s++)
+            ;
+    return strcmp(s, "Z") == 0 || strcmp(s, "+00:00") == 0;
+}
+
+/* The one string value a property value can be (string, number or bool), into buf (for
+ * numbers and bools) or borrowed from v. NULL when not a scalar. */
+static const char *value_text(const cJSON *v, char *buf, size_t len)
+{
+    if (cJSON_IsString(v))
+        return v->valuestring;
+    if (cJSON_IsBool(v))
+        return cJSON_IsTrue(v) ? "true" : "false";
+    if (cJSON_IsNumber(v)) {
+        util_fmt(buf, len, "%.17g", v->valuedouble);
+        return buf;
+    }
+    return NULL;
+}
+
+/* Check one value against its property; NULL when fine, else a sub-error (code set). */
+static cJSON *check_value(const char *type, const char *name, const struct propdef *d,
+                          const char *v)
+{
+    char msg[160];
+    if (v[0] == '\0')
+        return NULL; /* "" clears a property */
+    if (strcmp(type, "contacts") == 0 && strcmp(name, "email") == 0 && !valid_email(v)) {
+        /* Like HubSpot, the message quotes the value: a client must not copy it anywhere. */
+        util_fmt(msg, sizeof(msg), "Email address %.100s is invalid", v);
+        return sub_error(msg, "INVALID_EMAIL", name);
+    }
+    if (strcmp(d->type, "number") == 0) {
+        char *end = NULL;
+        errno = 0;
+        strtod(v, &end);
+        if (errno != 0 || end == v || *end != '\0')
+            return sub_error("Property value is not a valid number", "INVALID_LONG", name);
+    } else if (strcmp(d->type, "date") == 0) {
+        /* A date property takes YYYY-MM-DD, or epoch ms at midnight UTC. */
+        if (!(is_date(v) || (all_digits(v) && strtoll(v, NULL, 10) % 86400000 == 0)))
+            return sub_error("Date must be YYYY-MM-DD or midnight UTC in epoch ms", "INVALID_DATE",
+                             name);
+    } else if (strcmp(d->type, "datetime") == 0) {
+        if (!is_instant(v))
+            return sub_error("Datetime must be ISO-8601 UTC or epoch ms", "INVALID_DATETIME", name);
+    } else if (strcmp(d->type, "bool") == 0) {
+        if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+            return sub_error("Boolean must be true or false", "INVALID_OPTION", name);
+    } else if (strcmp(type, "tasks") == 0 && strcmp(d->type, "enumeration") == 0) {
+        static const char *const opts[][2] = {
+            {"hs_task_status", "|NOT_STARTED|IN_PROGRESS|WAITING|COMPLETED|DEFERRED|"},
+            {"hs_task_priority", "|NONE|LOW|MEDIUM|HIGH|"},
+            {"hs_task_type", "|EMAIL|CALL|TODO|LINKED_IN|MEETING|"},
+        };
+        for (size_t i = 0; i < UTIL_ARRAY_LEN(opts); i++) {
+            util_fmt(msg, sizeof(msg), "|%s|", v);
+            if (strcmp(opts[i][0], name) == 0 && strstr(opts[i][1], msg) == NULL)
+                return sub_error("Property value is not a valid option", "INVALID_OPTION", name);
+        }
+    }
+    return NULL;
+}
+
+/* Validate the properties object of one input for type; NULL when valid, else a 207 error
+ * entry's "errors" array item. own_id: the object it will write (0 for a new one), for the
+ * unique-value checks. */
+static cJSON *check_properties(struct fake *f, const char *type, const cJSON *props, int64_t own_id,
+                               int *conflict)
+{
+    const cJSON *p;
+    char num[40];
+    *conflict = 0;
+    if (!cJSON_IsObject(props))
+        return sub_error("properties must be an object", "INVALID_INPUT", NULL);
+    cJSON_ArrayForEach(p, props)
+    {
+        struct propdef d;
+        const char *v = value_text(p, num, sizeof(num));
+        if (!prop_find(f, type, p->string, &d))
+            return sub_error("Property does not exist", "PROPERTY_DOESNT_EXIST", p->string);
+        if (v == NULL)
+            return sub_error("Property values must be strings", "INVALID_INPUT", p->string);
+        cJSON *e = check_value(type, p->string, &d, v);
+        if (e != NULL)
+            return e;
+        if (d.unique && v[0] != '\0') {
+            int64_t other = find_by_value(f, type, p->string, v);
+            if (other != 0 && other != own_id) {
+                *conflict = 1;
+                return sub_error("A record with this unique value already exists", "CONFLICT",
+                                 p->string);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Write every property of props to object id. */
+static int write_properties(struct fake *f, int64_t id, const cJSON *props)
+{
+    const cJSON *p;
+    char num[40];
+    cJSON_ArrayForEach(p, props)
+    {
+        if (value_set(f, id, p->string, value_text(p, num, sizeof(num))) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- batch answers ------------------------------------------------------------------------ */
+
+/* A batch in progress: results, errors, and whether every input had a unique trace id. */
+struct batch_out {
+    cJSON *results;
+    cJSON *errors;
+    char started[32];
+};
+
+/* Add the 207 error entry for one input: category, a message, the sub-error (taken) and
+ * context {objectWriteTraceId: [trace]} or {ids: [id]}. */
+static int batch_error(struct fake *f, struct batch_out *b, const char *category,
+                       const char *message, cJSON *sub, const char *trace, const char *id)
+{
+    cJSON *errors = cJSON_CreateArray(), *ctx = cJSON_CreateObject(), *arr;
+    char full[320];
+    const char *sub_msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sub, "message"));
+    if (sub_msg != NULL) {
+        /* HubSpot's message embeds the property errors, values included. */
+        util_fmt(full, sizeof(full), "%s: [%.200s]", message, sub_msg);
+        message = full;
+    }
+    if (errors == NULL || ctx == NULL) {
+        cJSON_Delete(errors);
+        cJSON_Delete(ctx);
+        cJSON_Delete(sub);
+        return -1;
+    }
+    if (sub != NULL)
+        cJSON_AddItemToArray(errors, sub);
+    arr = cJSON_AddArrayToObject(ctx, trace != NULL ? "objectWriteTraceId" : "ids");
+    if (arr != NULL)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(trace != NULL ? trace : id));
+    cJSON *e = hs_error(f, category, message, errors, ctx);
+    if (e == NULL)
+        return -1;
+    return cJSON_AddItemToArray(b->errors, e) ? 0 : -1;
+}
+
+/* Finish a batch answer: 200/201 when no input failed, else 207 with errors and numErrors.
+ * ok_status: 200 or 201. */
+static void batch_answer(struct answer *a, struct batch_out *b, unsigned ok_status)
+{
+    char done[32];
+    cJSON *j = cJSON_CreateObject();
+    int n_err = cJSON_GetArraySize(b->errors);
+    now_iso(done, sizeof(done));
+    if (j == NULL || !cJSON_AddStringToObject(j, "status", "COMPLETE")) {
+        cJSON_Delete(j);
+        cJSON_Delete(b->results);
+        cJSON_Delete(b->errors);
+        answer_json(a, 500, NULL);
+        return;
+    }
+    cJSON_AddItemToObject(j, "results", b->results);
+    if (n_err > 0) {
+        cJSON_AddNumberToObject(j, "numErrors", n_err);
+        cJSON_AddItemToObject(j, "errors", b->errors);
+    } else {
+        cJSON_Delete(b->errors);
+    }
+    cJSON_AddStringToObject(j, "startedAt", b->started);
+    cJSON_AddStringToObject(j, "completedAt", done);
+    b->results = b->errors = NULL;
+    answer_json(a, n_err > 0 ? 207 : ok_status, j);
+}
+
+/* The "inputs" of a batch body, checked against the batch limit; NULL after answering 400. */
+static const cJSON *batch_inputs(struct fake *f, const cJSON *body, struct answer *a)
+{
+    char msg[128];
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(body, "inputs");
+    if (!cJSON_IsArray(inputs)) {
+        answer_error(f, a, 400, "VALIDATION_ERROR", "Invalid input JSON: inputs is required");
+        return NULL;
+    }
+    int n = cJSON_GetArraySize(inputs);
+    if (n > f->faults.batch_max) {
+        util_fmt(msg, sizeof(msg), "Batch input size %d exceeds the limit of %lld inputs", n,
+                 (long long)f->faults.batch_max);
+        answer_error(f, a, 400, "VALIDATION_ERROR", msg);
+        return NULL;
+    }
+    return inputs;
+}
+
+/* 1 when every input has a string objectWriteTraceId and no two are equal. */
+static int traces_unique(const cJSON *inputs)
+{
+    const cJSON *in, *other;
+    cJSON_ArrayForEach(in, inputs)
+    {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(in, "objectWriteTraceId");
+        if (!cJSON_IsString(t))
+            return 0;
+        cJSON_ArrayForEach(other, inputs)
+        {
+            const cJSON *u = cJSON_GetObjectItemCaseSensitive(other, "objectWriteTraceId");
+            if (other != in && cJSON_IsString(u) && strcmp(u->valuestring, t->valuestring) == 0)
+                return 0;
+        }
+    }
+    return 1;
+}
+
+static const char *trace_of(const cJSON *in)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(in, "objectWriteTraceId");
+    return cJSON_IsString(t) ? t->valuestring : NULL;
+}
+
+/* Without unique trace ids, one bad input fails the whole batch (HubSpot's rule): answer 400
+ * and roll back. Returns 1 when it did. */
+static int whole_batch_fails(struct fake *f, struct answer *a, const cJSON *inputs,
+                             struct batch_out *b)
+{
+    if (cJSON_GetArraySize(b->errors) == 0 || traces_unique(inputs))
+        return 0;
+    exec_sql(f, "ROLLBACK");
+    cJSON *first = cJSON_DetachItemFromArray(b->errors, 0);
+    cJSON_Delete(b->results);
+    cJSON_Delete(b->errors);
+    b->results = b->errors = NULL;
+    answer_json(a, 400, first);
+    return 1;
+}
+
+/* POST /crm/v3/objects/{type}/batch/upsert. */
+static void serve_upsert(struct fake *f, const char *type, const cJSON *body, struct answer *a)
+{
+    struct batch_out b = {cJSON_CreateArray(), cJSON_CreateArray(), ""};
+    const cJSON *inputs = batch_inputs(f, body, a), *in, *other;
+    now_iso(b.started, sizeof(b.started));
+    if (inputs == NULL || b.results == NULL || b.errors == NULL)
+        goto cleanup;
+    /* Whole-request checks: idProperty unique, ids not repeated. */
+    cJSON_ArrayForEach(in, inputs)
+    {
+        const char *idp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "idProperty"));
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "id"));
+        struct propdef d;
+        if (idp == NULL || id == NULL || id[0] == '\0') {
+            answer_error(f, a, 400, "VALIDATION_ERROR",
+                         "Invalid input JSON: id and idProperty are required");
+            goto cleanup;
+        }
+        if (!prop_find(f, type, idp, &d) || !d.unique) {
+            answer_error(f, a, 400, "VALIDATION_ERROR",
+                         "idProperty must be a property with unique values");
+            goto cleanup;
+        }
+        cJSON_ArrayForEach(other, inputs)
+        {
+            const char *oid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(other, "id"));
+            if (other != in && oid != NULL && strcmp(oid, id) == 0) {
+                answer_error(f, a, 400, "VALIDATION_ERROR", "Duplicate IDs found in batch input");
+                goto cleanup;
+            }
+        }
+    }
+    exec_sql(f, "BEGIN");
+    cJSON_ArrayForEach(in, inputs)
+    {
+        const char *idp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "idProperty"));
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "id"));
+        const cJSON *props = cJSON_GetObjectItemCaseSensitive(in, "properties");
+        const cJSON *own = cJSON_GetObjectItemCaseSensitive(props, idp);
+        int64_t oid = find_by_value(f, type, idp, id);
+        int conflict = 0;
+        cJSON *sub = NULL;
+        if (own != NULL && !(cJSON_IsString(own) && strcmp(own->valuestring, id) == 0))
+            sub =
+                sub_error("The idProperty value in properties must equal id", "INVALID_INPUT", idp);
+        else
+            sub = check_properties(f, type, props, oid, &conflict);
+        if (sub != NULL) {
+            batch_error(f, &b, conflict ? "CONFLICT" : "VALIDATION_ERROR",
+                        conflict ? "Contact already exists with that unique value"
+                                 : "Property values were not valid",
+                        sub, trace_of(in), trace_of(in) == NULL ? id : NULL);
+            continue;
+        }
+        int created = oid == 0;
+        if (created)
+            oid = object_create(f, type);
+        else
+            object_touch(f, oid);
+        if (oid == 0 || value_set(f, oid, idp, id) != 0 || write_properties(f, oid, props) != 0) {
+            exec_sql(f, "ROLLBACK");
+            answer_error(f, a, 500, "INTERNAL_ERROR", "storage error");
+            goto cleanup;
+        }
+        cJSON *o = object_json(f, oid);
+        if (o != NULL) {
+            cJSON_AddBoolToObject(o, "new", created);
+            cJSON_AddItemToArray(b.results, o);
+        }
+    }
+    if (whole_batch_fails(f, a, inputs, &b))
+        goto cleanup;
+    exec_sql(f, "COMMIT");
+    batch_answer(a, &b, 200);
+cleanup:
+    cJSON_Delete(b.results);
+    cJSON_Delete(b.errors);
+}
+
+/* The associations of one create input (task -> contact, type 204 only). NULL when valid. */
+static cJSON *check_associations(struct fake *f, const char *type, const cJSON *assocs)
+{
+    const cJSON *as;
+    if (assocs == NULL)
+        return NULL;
+    if (!cJSON_IsArray(assocs))
+        return sub_error("associations must be an array", "INVALID_INPUT", NULL);
+    cJSON_ArrayForEach(as, assocs)
+    {
+        const char *to = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(as, "to"), "id"));
+        const cJSON *t;
+        if (to == NULL || !all_digits(to) || !object_exists(f, "contacts", strtoll(to, NULL, 10)))
+            return sub_error("Association target does not exist", "INVALID_OBJECT_ID", NULL);
+        cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(as, "types"))
+        {
+            const char *cat =
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "associationCategory"));
+            const cJSON *tid = cJSON_GetObjectItemCaseSensitive(t, "associationTypeId");
+            if (cat == NULL || strcmp(cat, "HUBSPOT_DEFINED") != 0 || !cJSON_IsNumber(tid) ||
+                strcmp(type, "tasks") != 0 || tid->valueint != 204)
+                return sub_error("Invalid association type: only HUBSPOT_DEFINED 204 "
+                                 "(task to contact) is supported",
+                                 "INVALID_ASSOCIATION_TYPE", NULL);
+        }
+        if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(as, "types")) == 0)
+            return sub_error("Association types are required", "INVALID_ASSOCIATION_TYPE", NULL);
+    }
+    return NULL;
+}
+
+/* POST /crm/v3/objects/{type}/batch/create. */
+static void serve_create(struct fake *f, const char *type, const cJSON *body, struct answer *a)
+{
+    struct batch_out b = {cJSON_CreateArray(), cJSON_CreateArray(), ""};
+    const cJSON *inputs = batch_inputs(f, body, a), *in;
+    now_iso(b.started, sizeof(b.started));
+    if (inputs == NULL || b.results == NULL || b.errors == NULL)
+        goto cleanup;
+    exec_sql(f, "BEGIN");
+    cJSON_ArrayForEach(in, inputs)
+    {
+        const cJSON *props = cJSON_GetObjectItemCaseSensitive(in, "properties");
+        const cJSON *assocs = cJSON_GetObjectItemCaseSensitive(in, "associations");
+        int conflict = 0;
+        cJSON *sub = check_properties(f, type, props, 0, &conflict);
+        if (sub == NULL && strcmp(type, "tasks") == 0 &&
+            !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(props, "hs_timestamp")))
+            sub = sub_error("hs_timestamp is required", "REQUIRED_PROPERTY", "hs_timestamp");
+        if (sub == NULL)
+            sub = check_associations(f, type, assocs);
+        if (sub != NULL) {
+            batch_error(f, &b, conflict ? "CONFLICT" : "VALIDATION_ERROR",
+                        conflict ? "An object with that unique value already exists"
+                                 : "Property values were not valid",
+                        sub, trace_of(in), NULL);
+            continue;
+        }
+        int64_t oid = object_create(f, type);
+        if (oid == 0 || write_properties(f, oid, props) != 0) {
+            exec_sql(f, "ROLLBACK");
+            answer_error(f, a, 500, "INTERNAL_ERROR", "storage error");
+            goto cleanup;
+        }
+        const cJSON *as;
+        cJSON_ArrayForEach(as, assocs)
+        {
+            static const char sql[] = "INSERT OR IGNORE INTO associations (from_id, to_id,"
+                                      " type_id, category) VALUES (?1, ?2, 204, 'HUBSPOT_DEFINED')";
+            sqlite3_stmt *s = stmt(f, sql);
+            const char *to = cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(as, "to"), "id"));
+            if (s == NULL || to == NULL)
+                continue;
+            sqlite3_bind_int64(s, 1, oid);
+            sqlite3_bind_int64(s, 2, strtoll(to, NULL, 10));
+            run(f, s);
+        }
+        cJSON *o = object_json(f, oid);
+        if (o != NULL)
+            cJSON_AddItemToArray(b.results, o);
+    }
+    if (whole_batch_fails(f, a, inputs, &b))
+        goto cleanup;
+    exec_sql(f, "COMMIT");
+    batch_answer(a, &b, 201);
+cleanup:
+    cJSON_Delete(b.results);
+    cJSON_Delete(b.errors);
+}
+
+/* POST /crm/v3/objects/{type}/batch/update (by object id). */
+static void serve_update(struct fake *f, const char *type, const cJSON *body, struct answer *a)
+{
+    struct batch_out b = {cJSON_CreateArray(), cJSON_CreateArray(), ""};
+    const cJSON *inputs = batch_inputs(f, body, a), *in;
+    now_iso(b.started, sizeof(b.started));
+    if (inputs == NULL || b.results == NULL || b.errors == NULL)
+        goto cleanup;
+    exec_sql(f, "BEGIN");
+    cJSON_ArrayForEach(in, inputs)
+    {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "id"));
+        const cJSON *props = cJSON_GetObjectItemCaseSensitive(in, "properties");
+        int64_t oid = id != NULL && all_digits(id) ? strtoll(id, NULL, 10) : 0;
+        int conflict = 0;
+        if (oid == 0 || !object_exists(f, type, oid)) {
+            const char *trace = trace_of(in);
+            batch_error(f, &b, "OBJECT_NOT_FOUND", "Object not found: it may be deleted",
+                        sub_error("Object not found", "OBJECT_NOT_FOUND", NULL), trace,
+                        trace == NULL ? (id != NULL ? id : "") : NULL);
+            continue;
+        }
+        cJSON *sub = check_properties(f, type, props, oid, &conflict);
+        if (sub != NULL) {
+            batch_error(f, &b, conflict ? "CONFLICT" : "VALIDATION_ERROR",
+                        "Property values were not valid", sub, trace_of(in), NULL);
+            continue;
+        }
+        if (object_touch(f, oid) != 0 || write_properties(f, oid, props) != 0) {
+            exec_sql(f, "ROLLBACK");
+            answer_error(f, a, 500, "INTERNAL_ERROR", "storage error");
+            goto cleanup;
+        }
+        cJSON *o = object_json(f, oid);
+        if (o != NULL)
+            cJSON_AddItemToArray(b.results, o);
+    }
+    if (whole_batch_fails(f, a, inputs, &b))
+        goto cleanup;
+    exec_sql(f, "COMMIT");
+    batch_answer(a, &b, 200);
+cleanup:
+    cJSON_Delete(b.results);
+    cJSON_Delete(b.errors);
+}
+
+/* POST /crm/v3/objects/{type}/batch/read: by object id, or by a unique idProperty. */
+static void serve_read(struct fake *f, const char *type, const cJSON *body, struct answer *a)
+{
+    struct batch_out b = {cJSON_CreateArray(), cJSON_CreateArray(), ""};
+    const cJSON *inputs = batch_inputs(f, body, a), *in;
+    const char *idp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "idProperty"));
+    cJSON *missing = NULL;
+    struct propdef d;
+    now_iso(b.started, sizeof(b.started));
+    if (inputs == NULL || b.results == NULL || b.errors == NULL)
+        goto cleanup;
+    if (idp != NULL && (!prop_find(f, type, idp, &d) || !d.unique)) {
+        answer_error(f, a, 400, "VALIDATION_ERROR",
+                     "idProperty must be a property with unique values");
+        goto cleanup;
+    }
+    missing = cJSON_CreateArray();
+    cJSON_ArrayForEach(in, inputs)
+    {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "id"));
+        int64_t oid = 0;
+        if (id != NULL && idp != NULL)
+            oid = find_by_value(f, type, idp, id);
+        else if (id != NULL && all_digits(id) && object_exists(f, type, strtoll(id, NULL, 10)))
+            oid = strtoll(id, NULL, 10);
+        cJSON *o = oid != 0 ? object_json(f, oid) : NULL;
+        if (o != NULL)
+            cJSON_AddItemToArray(b.results, o);
+        else if (missing != NULL)
+            cJSON_AddItemToArray(missing, cJSON_CreateString(id != NULL ? id : ""));
+    }
+    if (cJSON_GetArraySize(missing) > 0) {
+        cJSON *ctx = cJSON_CreateObject();
+        if (ctx != NULL) {
+            cJSON_AddItemToObject(ctx, "ids", missing);
+            missing = NULL;
+        }
+        cJSON *e = hs_error(f, "OBJECT_NOT_FOUND",
+                            "Could not get some objects, they may be deleted or not exist. "
+                            "Check that ids are valid.",
+                            NULL, ctx);
+        if (e != NULL)
+            cJSON_AddItemToArray(b.errors, e);
+    }
+    batch_answer(a, &b, 200);
+cleanup:
+    cJSON_Delete(missing);
+    cJSON_Delete(b.results);
+    cJSON_Delete(b.errors);
+}
+
+/* The public JSON of a property definition. */
+static cJSON *property_json(const char *name, const struct propdef *d)
+{
+    cJSON *j = cJSON_CreateObject();
+    if (j == NULL || !cJSON_AddStringToObject(j, "name", name) ||
+        !cJSON_AddStringToObject(j, "label", d->label) ||
+        !cJSON_AddStringToObject(j, "type", d->type) ||
+        !cJSON_AddStringToObject(j, "fieldType", d->field_type) ||
+        !cJSON_AddStringToObject(j, "groupName", d->group) ||
+        !cJSON_AddBoolToObject(j, "hasUniqueValue", d->unique) ||
+        !cJSON_AddBoolToObject(j, "hubspotDefined", !d->custom) ||
+        !cJSON_AddFalseToObject(j, "archived")) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* POST /crm/v3/properties/{type}. */
+static void serve_create_property(struct fake *f, const char *type, const cJSON *body,
+                                  struct answer *a)
+{
+    static const char sql[] = "INSERT INTO properties (object_type, name, label, type,"
+                              " field_type, group_name, unique_value, custom)"
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)";
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "name"));
+    const char *label = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "label"));
+    const char *ptype = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "type"));
+    const char *ftype = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "fieldType"));
+    const char *group = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "groupName"));
+    int unique = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "hasUniqueValue"));
+    int ok_pair = 0, ok_group = 0;
+    struct propdef d;
+
+    if (name == NULL || label == NULL || ptype == NULL || ftype == NULL || group == NULL) {
+        answer_error(f, a, 400, "VALIDATION_ERROR",
+                     "name, label, type, fieldType and groupName are required");
+        return;
+    }
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(field_types); i++)
+        ok_pair |= strcmp(field_types[i][0], ptype) == 0 && strcmp(field_types[i][1], ftype) == 0;
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(known_groups); i++)
+        ok_group |= strcmp(known_groups[i][0], type) == 0 && strcmp(known_groups[i][1], group) == 0;
+    if (!ok_pair) {
+        answer_error(f, a, 400, "VALIDATION_ERROR", "Invalid type / fieldType combination");
+        return;
+    }
+    if (!ok_group) {
+        answer_error(f, a, 400, "VALIDATION_ERROR", "Property group does not exist");
+        return;
+    }
+    if (strcmp(ptype, "bool") == 0 &&
+        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(body, "options")) != 2) {
+        answer_error(f, a, 400, "VALIDATION_ERROR", "A bool property needs two options");
+        return;
+    }
+    if (prop_find(f, type, name, NULL)) {
+        answer_error(f, a, 409, "OBJECT_ALREADY_EXISTS", "A property with that name exists");
+        return;
+    }
+    sqlite3_stmt *s = stmt(f, sql);
+    if (s == NULL) {
+        answer_error(f, a, 500, "INTERNAL_ERROR", "storage error");
+        return;
+    }
+    sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, label, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, ptype, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, ftype, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, group, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 7, unique);
+    if (run(f, s) != 0 || !prop_find(f, type, name, &d)) {
+        answer_error(f, a, 500, "INTERNAL_ERROR", "storage error");
+        return;
+    }
+    answer_json(a, 201, property_json(name, &d));
+}
+
+/* ---- limits, auth and faults (f->lock held) ------------------------------------------------ */
+
+/* Requests in the rolling window now. Drops the expired ones. */
+static int64_t window_count(struct fake *f, int64_t now)
+{
+    while (f->win_n > 0) {
+        size_t tail = (f->win_head + WINDOW_MAX - f->win_n) % WINDOW_MAX;
+        if (f->window[tail] > now - f->faults.interval_ms)
+            break;
+        f->win_n--;
+    }
+    return (int64_t)f->win_n;
+}
+
+/* Fill the rate-limit headers of a. */
+static void limit_headers(struct fake *f, struct answer *a, int64_t now)
+{
+    a->limits = 1;
+    a->rl_max = f->faults.ten_secondly_max;
+    a->rl_remaining = f->faults.ten_secondly_max - window_count(f, now);
+    if (a->rl_remaining < 0)
+        a->rl_remaining = 0;
+    a->rl_interval = f->faults.interval_ms;
+    a->daily_max = f->faults.daily_max;
+    a->daily_remaining = f->faults.daily_max - f->daily_used;
+    if (a->daily_remaining < 0)
+        a->daily_remaining = 0;
+}
+
+/* A 429 with HubSpot's body for policy. */
+static void answer_429(struct fake *f, struct answer *a, const char *policy)
+{
+    char cid[64], rid[64], msg[96], lower[32];
+    size_t i;
+    for (i = 0; policy[i] != '\0' && i + 1 < sizeof(lower); i++)
+        lower[i] = (char)(policy[i] >= 'A' && policy[i] <= 'Z' ? policy[i] + 32 : policy[i]);
+    lower[i] = '\0';
+    correlation_id(f, cid, sizeof(cid));
+    correlation_id(f, rid, sizeof(rid));
+    util_fmt(msg, sizeof(msg), "You have reached your %s limit.", lower);
+    cJSON *j = cJSON_CreateObject();
+    if (j != NULL && (!cJSON_AddStringToObject(j, "status", "error") ||
+                      !cJSON_AddStringToObject(j, "message", msg) ||
+                      !cJSON_AddStringToObject(j, "errorType", "RATE_LIMIT") ||
+                      !cJSON_AddStringToObject(j, "correlationId", cid) ||
+                      !cJSON_AddStringToObject(j, "policyName", policy) ||
+                      !cJSON_AddStringToObject(j, "requestId", rid))) {
+        cJSON_Delete(j);
+        j = NULL;
+    }
+    answer_json(a, 429, j);
+    a->retry_after = f->faults.retry_after;
+}
+
+/* What a data request meets before it is served. */
+enum gate { G_SERVE, G_ANSWERED, G_RESET, G_TRUNCATE };
+
+/* Auth, scopes, faults and limits for one data request, in that order; may fill a. write: the
+ * route changes data (for missing_scope). */
+static enum gate gate_request(struct fake *f, struct MHD_Connection *conn, int write,
+                              struct answer *a)
+{
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    int64_t now = util_monotonic_ms();
+    if (auth == NULL || !util_secure_equal(auth, f->bearer)) {
+        answer_error(f, a, 401, "INVALID_AUTHENTICATION",
+                     "Authentication credentials not found. This API supports OAuth 2.0 "
+                     "authentication and you can find more details at "
+                     "https://developers.hubspot.com/docs/methods/auth/oauth-overview");
+        return G_ANSWERED;
+    }
+    if (f->faults.expire_at_ms > 0 && util_now_ms() >= f->faults.expire_at_ms)
+        f->faults.token_expired = 1;
+    if (f->faults.token_expired) {
+        answer_error(f, a, 401, "EXPIRED_AUTHENTICATION",
+                     "The OAuth token used to make this call expired 1 second(s) ago.");
+        return G_ANSWERED;
+    }
+    if (f->faults.expire_after_requests > 0 && --f->faults.expire_after_requests == 0)
+        f->faults.token_expired = 1; /* this one still passes; the next is refused */
+    if (write && f->faults.missing_scope[0] != '\0') {
+        cJSON *ctx = cJSON_CreateObject();
+        cJSON *arr = ctx != NULL ? cJSON_AddArrayToObject(ctx, "missingScopes") : NULL;
+        if (arr != NULL)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(f->faults.missing_scope));
+        answer_json(a, 403,
+                    hs_error(f, "MISSING_SCOPES",
+                             "This app hasn't been granted all required scopes to make this "
+                             "call. Read more about required scopes here: "
+                             "https://developers.hubspot.com/scopes.",
+                             NULL, ctx));
+        return G_ANSWERED;
+    }
+    if (f->faults.reset_next > 0) {
+        f->faults.reset_next--;
+        f->stats.resets++;
+        return G_RESET;
+    }
+    if (f->faults.fail_next > 0) {
+        f->faults.fail_next--;
+        if (f->faults.fail_status == 502) {
+            a->status = 502;
+            a->type = "text/html";
+            a->body = util_strdup(FAKE_HTML_502);
+        } else {
+            answer_error(f, a, (unsigned)f->faults.fail_status, "INTERNAL_ERROR", "internal error");
+        }
+        return G_ANSWERED;
+    }
+    if (f->faults.force_429 > 0) {
+        f->faults.force_429--;
+        limit_headers(f, a, now);
+        answer_429(f, a, f->faults.force_policy);
+        return G_ANSWERED;
+    }
+    if (f->daily_used >= f->faults.daily_max) {
+        limit_headers(f, a, now);
+        answer_429(f, a, "DAILY");
+        return G_ANSWERED;
+    }
+    if (window_count(f, now) >= f->faults.ten_secondly_max) {
+        limit_headers(f, a, now);
+        answer_429(f, a, "TEN_SECONDLY_ROLLING");
+        return G_ANSWERED;
+    }
+    /* Accepted: it counts against both limits. */
+    f->window[f->win_head] = now;
+    f->win_head = (f->win_head + 1) % WINDOW_MAX;
+    if (f->win_n < WINDOW_MAX)
+        f->win_n++;
+    f->daily_used++;
+    limit_headers(f, a, now);
+    if (f->faults.truncate_next > 0) {
+        f->faults.truncate_next--;
+        return G_TRUNCATE;
+    }
+    return G_SERVE;
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+/* "contacts" or "tasks" from a path segment of len n, or NULL. */
+static const char *object_type(const char *s, size_t n)
+{
+    if (n == 8 && strncmp(s, "contacts", 8) == 0)
+        return "contacts";
+    if (n == 5 && strncmp(s, "tasks", 5) == 0)
+        return "tasks";
+    return NULL;
+}
+
+/* Route and serve one data request; returns the route for the counters. */
+static enum route route_data(struct fake *f, struct MHD_Connection *conn, const char *url,
+                             const char *method, const struct upload *up, struct answer *a)
+{
+    static const char objects[] = "/crm/v3/objects/", props[] = "/crm/v3/properties/";
+    enum route r = R_OTHER;
+    const char *type = NULL, *rest = NULL;
+    int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
+    cJSON *body = NULL;
+    int64_t delay;
+
+    if (strncmp(url, objects, sizeof(objects) - 1) == 0 ||
+        strncmp(url, props, sizeof(props) - 1) == 0) {
+        int is_obj = strncmp(url, objects, sizeof(objects) - 1) == 0;
+        const char *s = url + (is_obj ? sizeof(objects) : sizeof(props)) - 1;
+        const char *slash = strchr(s, '/');
+        type = object_type(s, slash != NULL ? (size_t)(slash - s) : strlen(s));
+        rest = slash != NULL ? slash : "";
+        if (type != NULL && is_obj && post) {
+            r = strcmp(rest, "/batch/upsert") == 0   ? R_UPSERT
+                : strcmp(rest, "/batch/read") == 0   ? R_READ
+                : strcmp(rest, "/batch/create") == 0 ? R_CREATE
+                : strcmp(rest, "/batch/update") == 0 ? R_UPDATE
+                                                     : R_OTHER;
+        } else if (type != NULL && is_obj && get && rest[0] == '/' && all_digits(rest + 1)) {
+            r = R_GET_OBJECT;
+        } else if (type != NULL && !is_obj && get && rest[0] == '/' && rest[1] != '\0' &&
+                   strchr(rest + 1, '/') == NULL) {
+            r = R_GET_PROPERTY;
+        } else if (type != NULL && !is_obj && post && rest[0] == '\0') {
+            r = R_CREATE_PROPERTY;
+        }
+    }
+
+    pthread_mutex_lock(&f->lock);
+    f->stats.requests++;
+    delay = f->faults.delay_ms;
+    enum gate g = gate_request(f, conn, post && r != R_READ, a);
+    pthread_mutex_unlock(&f->lock);
+    if (delay > 0)
+        sleep_ms(f, delay);
+    if (g == G_ANSWERED)
+        return r;
+    if (g == G_RESET) {
+        a->status = 0;
+        return r;
+    }
+    if (r == R_OTHER) {
+        pthread_mutex_lock(&f->lock);
+        answer_error(f, a, 404, "OBJECT_NOT_FOUND", "Resource not found");
+        pthread_mutex_unlock(&f->lock);
+        return r;
+    }
+    if (post) {
+        body = cJSON_ParseWithLength(up->body.data != NULL ? up->body.data : "", up->body.len);
+        if (up->too_big || !cJSON_IsObject(body)) {
+            pthread_mutex_lock(&f->lock);
+            answer_error(f, a, 400, "VALIDATION_ERROR", "Invalid input JSON on line 1");
+            pthread_mutex_unlock(&f->lock);
+            goto cleanup;
+        }
+    }
+    pthread_mutex_lock(&f->lock);
+    switch (r) {
+    case R_UPSERT:
+        serve_upsert(f, type, body, a);
+        break;
+    case R_READ:
+        serve_read(f, type, body, a);
+        break;
+    case R_CREATE:
+        serve_create(f, type, body, a);
+        break;
+    case R_UPDATE:
+        serve_update(f, type, body, a);
+        break;
+    case R_GET_OBJECT: {
+        cJSON *o = object_exists(f, type, strtoll(rest + 1, NULL, 10))
+                       ? object_json(f, strtoll(rest + 1, NULL, 10))
+                       : NULL;
+        if (o != NULL)
+            answer_json(a, 200, o);
+        else
+            answer_error(f, a, 404, "OBJECT_NOT_FOUND", "Object not found");
+        break;
+    }
+    case R_GET_PROPERTY: {
+        struct propdef d;
+        char msg[200];
+        if (prop_find(f, type, rest + 1, &d)) {
+            answer_json(a, 200, property_json(rest + 1, &d));
+        } else {
+            util_fmt(msg, sizeof(msg), "Unable to find property %.100s for object type %s",
+                     rest + 1, type);
+            answer_error(f, a, 404, "OBJECT_NOT_FOUND", msg);
+        }
+        break;
+    }
+    case R_CREATE_PROPERTY:
+        serve_create_property(f, type, body, a);
+        break;
+    default:
+        break;
+    }
+    if (g == G_TRUNCATE && a->status >= 200 && a->status < 300 && a->body != NULL) {
+        a->body[strlen(a->body) / 2] = '\0';
+        f->stats.truncated++;
+    }
+    pthread_mutex_unlock(&f->lock);
+cleanup:
+    cJSON_Delete(body);
+    return r;
+}
+
+/* ---- admin -------------------------------------------------------------------------------- */
+
+static cJSON *faults_json(const struct faults *fl)
+{
+    cJSON *j = cJSON_CreateObject();
+    if (j == NULL ||
+        !cJSON_AddNumberToObject(j, "ten_secondly_max", (double)fl->ten_secondly_max) ||
+        !cJSON_AddNumberToObject(j, "interval_ms", (double)fl->interval_ms) ||
+        !cJSON_AddNumberToObject(j, "daily_max", (double)fl->daily_max) ||
+        !cJSON_AddNumberToObject(j, "batch_max", (double)fl->batch_max) ||
+        !cJSON_AddNumberToObject(j, "fail_next", (double)fl->fail_next) ||
+        !cJSON_AddNumberToObject(j, "fail_status", (double)fl->fail_status) ||
+        !cJSON_AddNumberToObject(j, "truncate_next", (double)fl->truncate_next) ||
+        !cJSON_AddNumberToObject(j, "reset_next", (double)fl->reset_next) ||
+        !cJSON_AddNumberToObject(j, "force_429", (double)fl->force_429) ||
+        !cJSON_AddStringToObject(j, "force_429_policy", fl->force_policy) ||
+        !cJSON_AddNumberToObject(j, "retry_after", (double)fl->retry_after) ||
+        !cJSON_AddNumberToObject(j, "delay_ms", (double)fl->delay_ms) ||
+        !cJSON_AddNumberToObject(j, "token_expires_after_requests",
+                                 (double)fl->expire_after_requests) ||
+        !cJSON_AddNumberToObject(j, "token_expires_at_ms", (double)fl->expire_at_ms) ||
+        !cJSON_AddBoolToObject(j, "token_expired", fl->token_expired) ||
+        !cJSON_AddStringToObject(j, "missing_scope", fl->missing_scope)) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* One integer fault setting: name, offset, range. */
+struct int_field {
+    const char *name;
+    size_t offset;
+    int64_t min, max;
+};
+
+static const struct int_field int_fields[] = {
+    {"ten_secondly_max", offsetof(struct faults, ten_secondly_max), 1, WINDOW_MAX},
+    {"interval_ms", offsetof(struct faults, interval_ms), 1, 86400000},
+    {"daily_max", offsetof(struct faults, daily_max), 0, INT64_C(1) << 40},
+    {"batch_max", offsetof(struct faults, batch_max), 1, 100000},
+    {"fail_next", offsetof(struct faults, fail_next), 0, 1000000},
+    {"fail_status", offsetof(struct faults, fail_status), 500, 599},
+    {"truncate_next", offsetof(struct faults, truncate_next), 0, 1000000},
+    {"reset_next", offsetof(struct faults, reset_next), 0, 1000000},
+    {"force_429", offsetof(struct faults, force_429), 0, 1000000},
+    {"retry_after", offsetof(struct faults, retry_after), -1, 86400},
+    {"delay_ms", offsetof(struct faults, delay_ms), 0, 600000},
+    {"token_expires_after_requests", offsetof(struct faults, expire_after_requests), 0, 1000000000},
+};
+
+/* Apply a POST /_faults body to a copy of the settings; on success they replace the current
+ * ones. Returns NULL, or a message naming the bad member. Needs f->lock. */
+static const char *faults_apply(struct fake *f, const cJSON *body, char *msg, size_t len)
+{
+    struct faults nf = f->faults;
+    const cJSON *m;
+    int renew = 0;
+    cJSON_ArrayForEach(m, body)
+    {
+        const struct int_field *fi = NULL;
+        for (size_t i = 0; i < UTIL_ARRAY_LEN(int_fields); i++)
+            if (strcmp(int_fields[i].name, m->string) == 0)
+                fi = &int_fields[i];
+        if (fi != NULL) {
+            if (!cJSON_IsNumber(m) || m->valuedouble != (double)(int64_t)m->valuedouble ||
+                m->valuedouble < (double)fi->min || m->valuedouble > (double)fi->max) {
+                util_fmt(msg, len, "%s: expected an integer from %lld to %lld", m->string,
+                         (long long)fi->min, (long long)fi->max);
+                return msg;
+            }
+            *(int64_t *)(void *)((char *)&nf + fi->offset) = (int64_t)m->valuedouble;
+        } else if (strcmp(m->string, "force_429_policy") == 0) {
+            const char *v = cJSON_GetStringValue(m);
+            if (v == NULL || (strcmp(v, "TEN_SECONDLY_ROLLING") != 0 &&
+                              strcmp(v, "SECONDLY") != 0 && strcmp(v, "DAILY") != 0)) {
+                util_fmt(msg, len, "%s: TEN_SECONDLY_ROLLING, SECONDLY or DAILY", m->string);
+                return msg;
+            }
+            util_fmt(nf.force_policy, sizeof(nf.force_policy), "%s", v);
+        } else if (strcmp(m->string, "token_expired") == 0 && cJSON_IsBool(m)) {
+            nf.token_expired = cJSON_IsTrue(m);
+            renew = !nf.token_expired;
+        } else if (strcmp(m->string, "token_expires_after_ms") == 0 && cJSON_IsNumber(m) &&
+                   m->valuedouble >= 0) {
+            nf.expire_at_ms = m->valuedouble > 0 ? util_now_ms() + (int64_t)m->valuedouble : 0;
+        } else if (strcmp(m->string, "missing_scope") == 0 && cJSON_IsString(m) &&
+                   strlen(m->valuestring) < sizeof(nf.missing_scope)) {
+            util_fmt(nf.missing_scope, sizeof(nf.missing_scope), "%s", m->valuestring);
+        } else if (strcmp(m->string, "daily_used") == 0 && cJSON_IsNumber(m) &&
+                   m->valuedouble >= 0) {
+            continue; /* applied below, after everything validated */
+        } else {
+            util_fmt(msg, len, "%s: unknown setting or bad value", m->string);
+            return msg;
+        }
+    }
+    if (renew) {
+        nf.expire_after_requests = 0;
+        nf.expire_at_ms = 0;
+    }
+    f->faults = nf;
+    m = cJSON_GetObjectItemCaseSensitive(body, "daily_used");
+    if (cJSON_IsNumber(m))
+        f->daily_used = (int64_t)m->valuedouble;
+    return NULL;
+}
+
+/* Count rows of a query with one text parameter (may be NULL). */
+static int64_t count_rows(struct fake *f, const char *sql, const char *param)
+{
+    sqlite3_stmt *s = stmt(f, sql);
+    int64_t n = 0;
+    if (s == NULL)
+        return -1;
+    if (param != NULL)
+        sqlite3_bind_text(s, 1, param, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return n;
+}
+
+/* GET /_state. Needs f->lock. */
+static cJSON *state_json(struct fake *f)
+{
+    static const char q_obj[] = "SELECT COUNT(*) FROM objects WHERE type = ?1";
+    static const char q_assoc[] = "SELECT COUNT(*) FROM associations";
+    static const char q_prop[] = "SELECT COUNT(*) FROM properties WHERE object_type = ?1";
+    static const char q_custom[] =
+        "SELECT COUNT(*) FROM properties WHERE object_type = ?1 AND custom = 1";
+    char num[8];
+    int64_t now = util_monotonic_ms();
+    cJSON *j = cJSON_CreateObject();
+    cJSON *objs = j ? cJSON_AddObjectToObject(j, "objects") : NULL;
+    cJSON *props = j ? cJSON_AddObjectToObject(j, "properties") : NULL;
+    cJSON *custom = j ? cJSON_AddObjectToObject(j, "custom_properties") : NULL;
+    cJSON *req = j ? cJSON_AddObjectToObject(j, "requests") : NULL;
+    cJSON *by = req ? cJSON_AddObjectToObject(req, "by_route") : NULL;
+    cJSON *rate = j ? cJSON_AddObjectToObject(j, "rate") : NULL;
+    cJSON *writes = j ? cJSON_AddObjectToObject(j, "writes") : NULL;
+    if (by == NULL || objs == NULL || props == NULL || custom == NULL || rate == NULL ||
+        writes == NULL)
+        goto fail;
+    static const char *const types[] = {"contacts", "tasks"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(types); i++) {
+        cJSON_AddNumberToObject(objs, types[i], (double)count_rows(f, q_obj, types[i]));
+        cJSON_AddNumberToObject(props, types[i], (double)count_rows(f, q_prop, types[i]));
+        cJSON_AddNumberToObject(custom, types[i], (double)count_rows(f, q_custom, types[i]));
+    }
+    cJSON_AddNumberToObject(j, "associations", (double)count_rows(f, q_assoc, NULL));
+    cJSON_AddNumberToObject(req, "total", (double)f->stats.requests);
+    for (int r = 0; r < R_COUNT; r++) {
+        cJSON *rs = NULL;
+        int64_t total = 0;
+        for (int s = 0; s < 600; s++) {
+            if (f->stats.by_route[r][s] == 0)
+                continue;
+            if (rs == NULL && (rs = cJSON_AddObjectToObject(by, route_names[r])) == NULL)
+                goto fail;
+            util_fmt(num, sizeof(num), "%d", s);
+            cJSON_AddNumberToObject(rs, num, (double)f->stats.by_route[r][s]);
+            total += f->stats.by_route[r][s];
+        }
+        if (rs != NULL)
+            cJSON_AddNumberToObject(rs, "total", (double)total);
+    }
+    cJSON_AddNumberToObject(req, "resets", (double)f->stats.resets);
+    cJSON_AddNumberToObject(req, "truncated", (double)f->stats.truncated);
+    cJSON_AddNumberToObject(rate, "window_used", (double)window_count(f, now));
+    cJSON_AddNumberToObject(rate, "daily_used", (double)f->daily_used);
+    cJSON_AddNumberToObject(writes, "creates", (double)f->stats.creates);
+    cJSON_AddNumberToObject(writes, "updates", (double)f->stats.updates);
+    cJSON *fl = faults_json(&f->faults);
+    if (fl == NULL)
+        goto fail;
+    cJSON_AddItemToObject(j, "faults", fl);
+    return j;
+fail:
+    cJSON_Delete(j);
+    return NULL;
+}
+
+/* GET /_objects/{type}[/{id}]: objects with their properties and (tasks) associations. */
+static cJSON *objects_json(struct fake *f, const char *type, int64_t only)
+{
+    static const char q_ids[] = "SELECT id FROM objects WHERE type = ?1 ORDER BY id";
+    static const char q_assoc[] =
+        "SELECT to_id, type_id, category FROM associations WHERE from_id = ?1 ORDER BY to_id";
+    cJSON *list = cJSON_CreateArray();
+    int64_t ids_buf[1];
+    int64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    if (list == NULL)
+        return NULL;
+    if (only > 0) {
+        ids_buf[0] = only;
+        ids = ids_buf;
+        n = object_exists(f, type, only) ? 1 : 0;
+    } else {
+        sqlite3_stmt *s = stmt(f, q_ids);
+        if (s == NULL)
+            goto fail;
+        sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                int64_t *g = util_realloc(ids, cap * sizeof(*ids));
+                if (g == NULL) {
+                    sqlite3_reset(s);
+                    goto fail;
+                }
+                ids = g;
+            }
+            ids[n++] = sqlite3_column_int64(s, 0);
+        }
+        sqlite3_reset(s);
+    }
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = object_json(f, ids[i]);
+        cJSON *as = o != NULL ? cJSON_AddArrayToObject(o, "associations") : NULL;
+        sqlite3_stmt *s = as != NULL ? stmt(f, q_assoc) : NULL;
+        if (o == NULL || s == NULL) {
+            cJSON_Delete(o);
+            goto fail;
+        }
+        cJSON_AddItemToArray(list, o);
+        sqlite3_bind_int64(s, 1, ids[i]);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            char num[24];
+            cJSON *a = cJSON_CreateObject();
+            util_fmt(num, sizeof(num), "%lld", (long long)sqlite3_column_int64(s, 0));
+            if (a == NULL)
+                break;
+            cJSON_AddItemToArray(as, a);
+            cJSON_AddStringToObject(a, "to", num);
+            cJSON_AddNumberToObject(a, "associationTypeId", sqlite3_column_int(s, 1));
+            cJSON_AddStringToObject(a, "associationCategory",
+                                    (const char *)sqlite3_column_text(s, 2));
+        }
+        sqlite3_reset(s);
+    }
+    if (ids != ids_buf)
+        util_free(ids);
+    return list;
+fail:
+    if (ids != ids_buf)
+        util_free(ids);
+    cJSON_Delete(list);
+    return NULL;
+}
+
+/* Seed the standard properties (idempotent). */
+static int seed_properties(struct fake *f)
+{
+    static const char sql[] = "INSERT OR IGNORE INTO properties (object_type, name, label, type,"
+                              " field_type, group_name, unique_value, custom)"
+                              " VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, 0)";
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(standard_props); i++) {
+        sqlite3_stmt *s = stmt(f, sql);
+        if (s == NULL)
+            return -1;
+        for (int c = 0; c < 5; c++)
+            sqlite3_bind_text(s, c + 1, standard_props[i][c], -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 6, standard_props[i][5][0] == '1');
+        if (run(f, s) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Serve an admin route; returns 1 when url is one. */
+static int route_admin(struct fake *f, const char *url, const char *method, const struct upload *up,
+                       struct answer *a)
+{
+    char msg[160];
+    if (strncmp(url, "/_", 2) != 0)
+        return 0;
+    pthread_mutex_lock(&f->lock);
+    if (strcmp(url, "/_state") == 0 && strcmp(method, "GET") == 0) {
+        answer_json(a, 200, state_json(f));
+    } else if (strcmp(url, "/_faults") == 0 && strcmp(method, "GET") == 0) {
+        answer_json(a, 200, faults_json(&f->faults));
+    } else if (strcmp(url, "/_faults") == 0 && strcmp(method, "DELETE") == 0) {
+        f->faults = f->flags;
+        answer_json(a, 200, faults_json(&f->faults));
+    } else if (strcmp(url, "/_faults") == 0 && strcmp(method, "POST") == 0) {
+        cJSON *body =
+            cJSON_ParseWithLength(up->body.data != NULL ? up->body.data : "", up->body.len);
+        const char *bad = cJSON_IsObject(body) ? faults_apply(f, body, msg, sizeof(msg))
+                                               : "body: expected a JSON object";
+        cJSON_Delete(body);
+        if (bad != NULL)
+            answer_error(f, a, 400, "VALIDATION_ERROR", bad);
+        else
+            answer_json(a, 200, faults_json(&f->faults));
+    } else if (strcmp(url, "/_reset") == 0 && strcmp(method, "POST") == 0) {
+        if (exec_sql(f, "DELETE FROM vals; DELETE FROM associations; DELETE FROM objects;"
+                        " DELETE FROM properties;") == 0 &&
+            seed_properties(f) == 0) {
+            memset(&f->stats, 0, sizeof(f->stats));
+            f->win_n = 0;
+            f->daily_used = 0;
+            f->next_id = 1000;
+            answer_json(a, 200, cJSON_Parse("{\"reset\":true}"));
+        } else {
+            answer_error(f, a, 500, "INTERNAL_ERROR", "storage error");
+        }
+    } else if (strncmp(url, "/_objects/", 10) == 0 && strcmp(method, "GET") == 0) {
+        const char *s = url + 10, *slash = strchr(s, '/');
+        const char *type = object_type(s, slash != NULL ? (size_t)(slash - s) : strlen(s));
+        int64_t id = slash != NULL && all_digits(slash + 1) ? strtoll(slash + 1, NULL, 10) : 0;
+        cJSON *list = type != NULL && (slash == NULL || id > 0) ? objects_json(f, type, id) : NULL;
+        if (list == NULL) {
+            answer_error(f, a, 404, "OBJECT_NOT_FOUND", "no such object type or id");
+        } else if (id > 0) {
+            cJSON *one = cJSON_DetachItemFromArray(list, 0);
+            cJSON_Delete(list);
+            if (one != NULL)
+                answer_json(a, 200, one);
+            else
+                answer_error(f, a, 404, "OBJECT_NOT_FOUND", "no such object");
+        } else {
+            cJSON *wrap = cJSON_CreateObject();
+            if (wrap != NULL)
+                cJSON_AddItemToObject(wrap, "results", list);
+            else
+                cJSON_Delete(list);
+            answer_json(a, 200, wrap);
+        }
+    } else {
+        answer_error(f, a, 404, "OBJECT_NOT_FOUND", "no such admin route");
+    }
+    pthread_mutex_unlock(&f->lock);
+    return 1;
+}
+
+/* ---- MHD callbacks ------------------------------------------------------------------------ */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    struct fake *f = cls;
+    struct upload *up = *req_cls;
+    struct answer a = {.status = 0, .body = NULL, .type = NULL, .retry_after = -1};
+    (void)version;
+    if (up == NULL) {
+        up = util_calloc(1, sizeof(*up));
+        if (up == NULL)
+            return MHD_NO;
+        *req_cls = up;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (up->too_big || *upload_data_size > FAKE_MAX_BODY - up->body.len) {
+            up->too_big = 1;
+            sbuf_free(&up->body);
+        } else if (sbuf_append(&up->body, upload_data, *upload_data_size) != ODSYNC_OK) {
+            return MHD_NO;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (route_admin(f, url, method, up, &a)) {
+        log_debug(FAKE_LOG, "admin %s %s: %u", method, url, a.status);
+    } else {
+        enum route r = route_data(f, conn, url, method, up, &a);
+        pthread_mutex_lock(&f->lock);
+        if (a.status > 0 && a.status < 600)
+            f->stats.by_route[r][a.status]++;
+        pthread_mutex_unlock(&f->lock);
+        log_debug(FAKE_LOG, "%s %s (%zu bytes): %u", method, url, up->body.len, a.status);
+    }
+    return send_answer(conn, &a);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct upload *up = *req_cls;
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (up == NULL)
+        return;
+    sbuf_free(&up->body);
+    util_free(up);
+    *req_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    size_t n;
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    log_debug("mhd", "%s", line);
+}
+
+/* ---- start-up ----------------------------------------------------------------------------- */
+
+static int db_open(struct fake *f, const char *path)
+{
+    static const char q_max[] = "SELECT COALESCE(MAX(id), 1000) FROM objects";
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &f->db, flags, NULL) != SQLITE_OK) {
+        fprintf(stderr, "fake_hubspot: cannot open %s: %s\n", path,
+                f->db != NULL ? sqlite3_errmsg(f->db) : "out of memory");
+        return -1;
+    }
+    sqlite3_busy_timeout(f->db, 5000);
+    if (exec_sql(f, schema_sql) != 0 || seed_properties(f) != 0) {
+        fprintf(stderr, "fake_hubspot: %s: cannot create the schema\n", path);
+        return -1;
+    }
+    sqlite3_stmt *s = stmt(f, q_max);
+    if (s == NULL || sqlite3_step(s) != SQLITE_ROW) {
+        fprintf(stderr, "fake_hubspot: %s: %s\n", path, sqlite3_errmsg(f->db));
+        return -1;
+    }
+    f->next_id = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return 0;
+}
+
+static void db_close(struct fake *f)
+{
+    for (size_t i = 0; i < STMT_CACHE; i++) {
+        sqlite3_finalize(f->st[i]);
+        f->st[i] = NULL;
+        f->sql[i] = NULL;
+    }
+    sqlite3_close(f->db);
+    f->db = NULL;
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage: fake_hubspot --token TOKEN [options]\n"
+          "\n"
+          "A fake of HubSpot's CRM v3 API (contacts upsert/read, tasks create/update with\n"
+          "associations, properties) with SQLite state, rate limits and faults.\n"
+          "See contrib/fakes/README.md.\n"
+          "\n"
+          "  --token TOKEN            the Bearer token data requests must carry (required)\n"
+          "  --listen A.B.C.D:PORT    address (default 127.0.0.1:0, a free port)\n"
+          "  --db FILE                SQLite database (default: in memory)\n"
+          "  --ten-secondly-max N     requests per rolling window (default 100)\n"
+          "  --interval-ms N          the rolling window (default 10000)\n"
+          "  --daily-max N            requests per day (default 250000)\n"
+          "  --batch-max N            inputs per batch request (default 100)\n"
+          "  --verbose                one stderr line per request (never the body)\n"
+          "  --help                   this text\n"
+          "\n"
+          "Prints \"listening on 127.0.0.1:PORT\" when ready. SIGTERM/SIGINT exit 0; bad flags "
+          "exit 2.\n",
+          out);
+}
+
+static int parse_listen(const char *s, struct sockaddr_in *addr)
+{
+    char host[64];
+    int64_t port;
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
+        return ODSYNC_PARSE;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    memset(addr, 0, sizeof(*addr));
+    addr->sin_family = AF_INET;
+    if (inet_pton(AF_INET, host, &addr->sin_addr) != 1 ||
+        util_parse_i64(colon + 1, 0, 65535, &port) != ODSYNC_OK)
+        return ODSYNC_PARSE;
+    addr->sin_port = htons((uint16_t)port);
+    return ODSYNC_OK;
+}
+
+struct options {
+    const char *listen_at, *token, *db;
+    int verbose, help;
+};
+
+/* Parse argv ("--name VALUE" or "--name=VALUE"). Returns ODSYNC_OK or ODSYNC_PARSE (printed). */
+static int parse_args(int argc, char **argv, struct options *o, struct faults *fl)
+{
+    static const struct {
+        const char *flag;
+        size_t offset;
+        int64_t min, max;
+    } nums[] = {
+        {"ten-secondly-max", offsetof(struct faults, ten_secondly_max), 1, WINDOW_MAX},
+        {"interval-ms", offsetof(struct faults, interval_ms), 1, 86400000},
+        {"daily-max", offsetof(struct faults, daily_max), 0, INT64_C(1) << 40},
+        {"batch-max", offsetof(struct faults, batch_max), 1, 100000},
+    };
+    for (int i = 1; i < argc; i++) {
+        char name[40];
+        const char *arg = argv[i], *value = NULL, *eq = strchr(arg, '=');
+        size_t nlen = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+        if (strncmp(arg, "--", 2) != 0 || nlen >= sizeof(name)) {
+            fprintf(stderr, "fake_hubspot: unknown argument \"%s\" (see --help)\n", arg);
+            return ODSYNC_PARSE;
+        }
+        memcpy(name, arg + 2, nlen - 2);
+        name[nlen - 2] = '\0';
+        if (strcmp(name, "help") == 0 || strcmp(name, "verbose") == 0) {
+            *(strcmp(name, "help") == 0 ? &o->help : &o->verbose) = 1;
+            continue;
+        }
+        if (eq != NULL)
+            value = eq + 1;
+        else if (i + 1 < argc)
+            value = argv[++i];
+        else {
+            fprintf(stderr, "fake_hubspot: --%s needs a value (see --help)\n", name);
+            return ODSYNC_PARSE;
+        }
+        if (strcmp(name, "listen") == 0) {
+            o->listen_at = value;
+        } else if (strcmp(name, "token") == 0) {
+            o->token = value;
+        } else if (strcmp(name, "db") == 0) {
+            o->db = value;
+        } else {
+            size_t k;
+            for (k = 0; k < UTIL_ARRAY_LEN(nums) && strcmp(nums[k].flag, name) != 0; k++)
+                ;
+            int64_t v;
+            if (k == UTIL_ARRAY_LEN(nums)) {
+                fprintf(stderr, "fake_hubspot: unknown flag --%s (see --help)\n", name);
+                return ODSYNC_PARSE;
+            }
+            if (util_parse_i64(value, nums[k].min, nums[k].max, &v) != ODSYNC_OK) {
+                fprintf(stderr, "fake_hubspot: --%s: bad value \"%s\"\n", name, value);
+                return ODSYNC_PARSE;
+            }
+            *(int64_t *)(void *)((char *)fl + nums[k].offset) = v;
+        }
+    }
+    return ODSYNC_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static struct fake f; /* static: big (counters) and reachable from MHD threads */
+    struct options o = {.listen_at = "127.0.0.1:0", .token = NULL, .db = ":memory:"};
+    struct MHD_Daemon *d = NULL;
+    struct sockaddr_in addr;
+    char host[INET_ADDRSTRLEN];
+    sigset_t sigs;
+    int sig, rc = 2, locked_init = 0;
+
+    f.faults = (struct faults){.ten_secondly_max = 100,
+                               .interval_ms = 10000,
+                               .daily_max = 250000,
+                               .batch_max = 100,
+                               .fail_status = 500,
+                               .force_policy = "TEN_SECONDLY_ROLLING",
+                               .retry_after = -1};
+    if (parse_args(argc, argv, &o, &f.faults) != ODSYNC_OK)
+        goto cleanup;
+    f.flags = f.faults;
+    if (o.help) {
+        usage(stdout);
+        rc = 0;
+        goto cleanup;
+    }
+    if (o.token == NULL || o.token[0] == '\0') {
+        fprintf(stderr, "fake_hubspot: --token is required (see --help)\n");
+        goto cleanup;
+    }
+    if (parse_listen(o.listen_at, &addr) != ODSYNC_OK) {
+        fprintf(stderr, "fake_hubspot: --listen: expected A.B.C.D:PORT, got \"%s\"\n", o.listen_at);
+        goto cleanup;
+    }
+    rc = 1;
+    log_setup(stderr, o.verbose ? ODSYNC_LOG_DEBUG : ODSYNC_LOG_INFO, LOG_TEXT);
+    if (pthread_mutex_init(&f.lock, NULL) != 0) {
+        fprintf(stderr, "fake_hubspot: cannot create a mutex\n");
+        goto cleanup;
+    }
+    locked_init = 1;
+    size_t blen = strlen(o.token) + 8;
+    f.bearer = util_malloc(blen);
+    f.window = util_calloc(WINDOW_MAX, sizeof(*f.window));
+    if (f.bearer == NULL || f.window == NULL || log_add_secret(o.token) != ODSYNC_OK) {
+        fprintf(stderr, "fake_hubspot: out of memory\n");
+        goto cleanup;
+    }
+    util_fmt(f.bearer, blen, "Bearer %s", o.token);
+    if (db_open(&f, o.db) != 0)
+        goto cleanup;
+
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                             MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                         0, NULL, NULL, on_request, &f, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_EXTERNAL_LOGGER,
+                         on_mhd_log, NULL, MHD_OPTION_END);
+    if (d == NULL) {
+        fprintf(stderr, "fake_hubspot: cannot listen on %s\n", o.listen_at);
+        goto cleanup;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    inet_ntop(AF_INET, &addr.sin_addr, host, sizeof(host));
+    printf("listening on %s:%u\n", host, info != NULL ? (unsigned)info->port : 0u);
+    fflush(stdout);
+    log_info(FAKE_LOG, "listening on %s:%u, state in %s", host,
+             info != NULL ? (unsigned)info->port : 0u, o.db);
+
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    log_info(FAKE_LOG, "signal %d: stopping", sig);
+    rc = 0;
+cleanup:
+    atomic_store(&f.stopping, 1);
+    if (d != NULL)
+        MHD_stop_daemon(d);
+    db_close(&f);
+    if (locked_init)
+        pthread_mutex_destroy(&f.lock);
+    util_free(f.bearer);
+    util_free(f.window);
+    log_shutdown();
+    return rc;
+}
