@@ -54,7 +54,7 @@ struct ctx {
 
 static const char *const top_keys[] = {"store",       "listen",    "admin_token", "log",
                                        "plugin_dirs", "delivery",  "events",      "sinks",
-                                       "offices",     "campaigns", "policy"};
+                                       "offices",     "campaigns", "policy",      "webhooks"};
 static const char *const log_keys[] = {"level", "format"};
 static const char *const log_levels[] = {"error", "warn", "info", "debug"};
 static const char *const log_formats[] = {"text", "json"};
@@ -1221,6 +1221,56 @@ static int load_events(struct ctx *c, const cJSON *root, struct config *cfg)
     return rc;
 }
 
+/* Top-level "webhooks": the secrets that authenticate provider webhooks. */
+static int load_webhooks(struct ctx *c, const cJSON *root, struct config *cfg)
+{
+    static const char *const keys[] = {"twilio", "sendgrid"};
+    static const char *const twilio_keys[] = {"auth_token"};
+    static const char *const sendgrid_keys[] = {"public_key", "max_age_s"};
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(root, "webhooks"), *tw, *sg, *pk;
+    struct config_webhooks *h = &cfg->webhooks;
+    char msg[MSG_MAX];
+    int rc;
+
+    h->sendgrid_max_age_s = 600;
+    if (w == NULL)
+        return ODSYNC_OK;
+    rc = want_object(c, w, "webhooks");
+    if (rc == ODSYNC_OK)
+        rc = check_keys(c, w, "webhooks", keys, UTIL_ARRAY_LEN(keys));
+    tw = cJSON_GetObjectItemCaseSensitive(w, "twilio");
+    sg = cJSON_GetObjectItemCaseSensitive(w, "sendgrid");
+    if (rc == ODSYNC_OK && tw != NULL)
+        rc = want_object(c, tw, "webhooks.twilio");
+    if (rc == ODSYNC_OK && tw != NULL)
+        rc = check_keys(c, tw, "webhooks.twilio", twilio_keys, UTIL_ARRAY_LEN(twilio_keys));
+    if (rc == ODSYNC_OK && tw != NULL)
+        rc = get_secret(c, tw, "auth_token", "webhooks.twilio", 1, &h->twilio_auth_token);
+    if (rc == ODSYNC_OK && sg != NULL)
+        rc = want_object(c, sg, "webhooks.sendgrid");
+    if (rc == ODSYNC_OK && sg != NULL)
+        rc = check_keys(c, sg, "webhooks.sendgrid", sendgrid_keys, UTIL_ARRAY_LEN(sendgrid_keys));
+    pk = sg != NULL ? cJSON_GetObjectItemCaseSensitive(sg, "public_key") : NULL;
+    if (rc == ODSYNC_OK && sg != NULL && pk == NULL)
+        return fail(c, ODSYNC_CONFIG, "webhooks.sendgrid.public_key", "required");
+    if (rc == ODSYNC_OK && pk != NULL)
+        rc = want_string(c, pk, "webhooks.sendgrid.public_key");
+    if (rc == ODSYNC_OK && pk != NULL && config_is_secret_ref(pk->valuestring)) {
+        rc = config_resolve_secret(pk->valuestring, "webhooks.sendgrid.public_key",
+                                   &h->sendgrid_public_key, msg, sizeof(msg));
+        if (rc != ODSYNC_OK)
+            return fail(c, rc, NULL, "%s", msg);
+    } else if (rc == ODSYNC_OK && pk != NULL) {
+        h->sendgrid_public_key = util_strdup(pk->valuestring);
+        if (h->sendgrid_public_key == NULL)
+            return ODSYNC_NOMEM;
+    }
+    if (rc == ODSYNC_OK && sg != NULL)
+        rc =
+            get_bounded(c, sg, "max_age_s", "webhooks.sendgrid", 10, 86400, &h->sendgrid_max_age_s);
+    return rc;
+}
+
 /* One office's "routes" object: each route an array of existing sink instance names. */
 static int load_routes(struct ctx *c, const struct config *cfg, const cJSON *office,
                        const char *opath, struct config_office *o)
@@ -1415,6 +1465,8 @@ static int load_config(struct ctx *c, const cJSON *root, struct config *cfg)
     if (rc == ODSYNC_OK)
         rc = load_events(c, root, cfg);
     if (rc == ODSYNC_OK)
+        rc = load_webhooks(c, root, cfg);
+    if (rc == ODSYNC_OK)
         rc = load_sinks(c, root, cfg);
     if (rc == ODSYNC_OK)
         rc = load_offices(c, root, cfg);
@@ -1555,6 +1607,8 @@ void config_free(struct config *cfg)
     util_free(cfg->events.public_url);
     util_free(cfg->events.tls_cert);
     util_free(cfg->events.tls_key);
+    wipe_str(cfg->webhooks.twilio_auth_token);
+    util_free(cfg->webhooks.sendgrid_public_key);
     cJSON_Delete(cfg->campaigns);
     cJSON_Delete(cfg->policy);
     util_free(cfg);

@@ -77,6 +77,19 @@ struct config_events {
                                  less a margin) */
 };
 
+/* Provider webhooks into the daemon: top-level "webhooks". Each NULL when not configured
+ * (then that provider's webhook route answers 403 to everything). */
+struct config_webhooks {
+    char *twilio_auth_token;    /* webhooks.twilio.auth_token: resolved secret; signs
+                                   X-Twilio-Signature (HMAC-SHA1) */
+    char *sendgrid_public_key;  /* webhooks.sendgrid.public_key: the Event Webhook's
+                                   verification key, base64 DER as SendGrid shows it (may be
+                                   a secret reference or a literal: it is public) */
+    int64_t sendgrid_max_age_s; /* webhooks.sendgrid.max_age_s: a signed timestamp older
+                                   than this (or this far in the future) is a replay: 403;
+                                   default 600 */
+};
+
 struct config {
     char *path;         /* file it was loaded from */
     char *store;        /* SQLite file; default "/var/lib/odsync/odsync.db" */
@@ -92,6 +105,7 @@ struct config {
     size_t n_offices;
     struct config_delivery delivery; /* top-level "delivery" with defaults applied */
     struct config_events events;     /* top-level "events" with defaults applied */
+    struct config_webhooks webhooks; /* top-level "webhooks" */
     cJSON *campaigns; /* top-level "campaigns" as written, may be NULL (resolved per office
                          in config_office.engage) */
     cJSON *policy;    /* top-level "policy" as written, may be NULL (resolved likewise) */

@@ -19,9 +19,10 @@
 #include "outbox.h"
 #include "project.h"
 #include "resync.h"
-#include "subscriptions.h"
 #include "sink_state.h"
+#include "subscriptions.h"
 #include "util.h"
+#include "webhooks.h"
 
 #define TICK_MS 50
 
@@ -311,12 +312,23 @@ struct receiver {
     struct runtime *rt;
     struct http_server *server;
     struct events *events;
+    struct webhooks *webhooks;
     struct deliver_worker **workers; /* borrowed: woken when rows are queued */
     pthread_t thread;
     pthread_mutex_t lock; /* with cond: the worker's wait */
     pthread_cond_t cond;
     int wake, stop, ended, started;
 };
+
+/* One listener, routes with their owners: provider webhooks, else Open Dental's events. */
+static void receiver_route(void *arg, const struct http_request *req, struct http_reply *reply)
+{
+    struct receiver *r = arg;
+    if (webhooks_route(req->path))
+        webhooks_http_handler(r->webhooks, req, reply);
+    else
+        events_http_handler(r->events, req, reply);
+}
 
 /* The handler committed a batch: let the worker apply it now. */
 static void receiver_notify(void *arg)
@@ -390,12 +402,18 @@ static int start_receiver(struct runtime *rt, struct deliver_worker **workers, s
         return rc;
     }
     events_set_notify(r->events, receiver_notify, r);
+    rc = webhooks_create(rt->cfg, rt->cfg->store, &r->webhooks, err, sizeof(err));
+    if (rc != ODSYNC_OK) {
+        log_error("run", "webhooks: %s", err);
+        events_destroy(r->events);
+        return rc;
+    }
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &old);
-    rc = http_server_start(&o, events_http_handler, r->events, &r->server, err, sizeof(err));
+    rc = http_server_start(&o, receiver_route, r, &r->server, err, sizeof(err));
     if (rc == ODSYNC_OK && pthread_create(&r->thread, NULL, receiver_main, r) == 0)
         r->started = 1;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -434,6 +452,7 @@ static int stop_receiver(struct receiver *r, int64_t deadline)
     if (r->started)
         pthread_join(r->thread, NULL);
     events_destroy(r->events);
+    webhooks_destroy(r->webhooks);
     pthread_cond_destroy(&r->cond);
     pthread_mutex_destroy(&r->lock);
     return ODSYNC_OK;

@@ -259,3 +259,27 @@ int ledger_counts(struct store *st, const char *office, int64_t since_ms, struct
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? ODSYNC_OK : store_status(rc);
 }
+
+int ledger_delivery(struct store *st, const char *office, const char *key, const char *provider_id,
+                    const char *status, int64_t now_ms, int *found)
+{
+    sqlite3_stmt *s =
+        store_stmt(st, "UPDATE messages SET delivery = ?3, delivery_at = ?5,"
+                       " provider_id = COALESCE(provider_id, ?4),"
+                       " state = CASE WHEN state = 'unknown' THEN 'sent' ELSE state END,"
+                       " updated_at = ?5 WHERE office = ?1 AND key = ?2"
+                       " AND (provider_id IS NULL OR ?4 IS NULL OR provider_id = ?4)");
+    int rc;
+    *found = 0;
+    if (s == NULL)
+        return ODSYNC_STORE;
+    sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, status, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, provider_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, now_ms);
+    rc = step_done(s);
+    if (rc == ODSYNC_OK)
+        *found = sqlite3_changes(store_db(st)) > 0;
+    return rc;
+}

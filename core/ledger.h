@@ -103,6 +103,13 @@ struct ledger_counts {
 int ledger_counts(struct store *st, const char *office, int64_t since_ms,
                   struct ledger_counts *out);
 
+/* A provider's delivery report for key: status ("delivered", "undelivered", "bounce", ...)
+ * and its time. A message left "unknown" by a crash is settled as "sent" by it (the provider
+ * has it). provider_id (may be NULL) must match the stored one when both are known.
+ * *found = 1 when the row was updated. */
+int ledger_delivery(struct store *st, const char *office, const char *key, const char *provider_id,
+                    const char *status, int64_t now_ms, int *found);
+
 /* "queued", "held", ...; "none" for LEDGER_NONE. */
 const char *ledger_state_name(int state);
 /* The state of a name, or -1. */

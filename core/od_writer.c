@@ -351,6 +351,13 @@ cleanup:
 int od_writer_enqueue(struct store *st, const struct config_office *office, int64_t patnum,
                       const char *mode, const char *note, const char *ref_key, int64_t now_ms)
 {
+    return od_writer_enqueue_as(st, office, patnum, mode, "Sent", note, ref_key, now_ms);
+}
+
+int od_writer_enqueue_as(struct store *st, const struct config_office *office, int64_t patnum,
+                         const char *mode, const char *sent_or_received, const char *note,
+                         const char *ref_key, int64_t now_ms)
+{
     char key[OD_WRITER_KEY_MAX + 1], when[20];
     cJSON *body = NULL;
     char *text = NULL;
@@ -370,7 +377,7 @@ int od_writer_enqueue(struct store *st, const struct config_office *office, int6
     body = cJSON_CreateObject();
     if (body == NULL || cJSON_AddNumberToObject(body, "PatNum", (double)patnum) == NULL ||
         cJSON_AddStringToObject(body, "Mode_", mode) == NULL ||
-        cJSON_AddStringToObject(body, "SentOrReceived", "Sent") == NULL ||
+        cJSON_AddStringToObject(body, "SentOrReceived", sent_or_received) == NULL ||
         cJSON_AddStringToObject(body, "Note", note) == NULL ||
         cJSON_AddStringToObject(body, "CommDateTime", when) == NULL)
         goto cleanup;

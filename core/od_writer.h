@@ -75,4 +75,9 @@ int od_writer_key(char *buf, size_t len, const char *office, const char *ref_key
 int od_writer_enqueue(struct store *st, const struct config_office *office, int64_t patnum,
                       const char *mode, const char *note, const char *ref_key, int64_t now_ms);
 
+/* The same with SentOrReceived given ("Sent" or "Received": an opt-out the patient sent). */
+int od_writer_enqueue_as(struct store *st, const struct config_office *office, int64_t patnum,
+                         const char *mode, const char *sent_or_received, const char *note,
+                         const char *ref_key, int64_t now_ms);
+
 #endif

@@ -139,6 +139,13 @@ static const struct migration migrations[] = {
      "  office TEXT NOT NULL, patnum INTEGER NOT NULL, enrolled_on TEXT NOT NULL,"
      "  ended_on TEXT, reason TEXT, PRIMARY KEY (office, patnum)) WITHOUT ROWID;"
      "CREATE TABLE engage_office (office TEXT PRIMARY KEY, last_tick TEXT NOT NULL);"},
+    {6, "provider delivery status, inbound replies for staff review",
+     "ALTER TABLE messages ADD COLUMN delivery TEXT;"
+     "ALTER TABLE messages ADD COLUMN delivery_at INTEGER;"
+     "CREATE TABLE inbound_review ("
+     "  id INTEGER PRIMARY KEY, office TEXT NOT NULL, channel TEXT NOT NULL,"
+     "  address TEXT NOT NULL, body TEXT, received_at INTEGER NOT NULL,"
+     "  handled INTEGER NOT NULL DEFAULT 0);"},
 };
 
 int store_status(int sqlite_rc)
