@@ -254,19 +254,22 @@ static void describe_text(const struct plugin *p)
 {
     const struct odsync_sink_descriptor *d = plugin_descriptor(p);
     char caps[128], flags[64];
-    size_t i;
+    size_t i, width = 14;
     caps_text(d->capabilities, caps, sizeof(caps));
     printf("name:         %s\nversion:      %s\nfile:         %s\nabi:          %d.%u\n"
            "capabilities: %s\nmax batch:    %u\ndescription:  %s\nconfig:\n",
            d->name, d->version, plugin_path(p), ODSYNC_SINK_ABI_MAJOR, plugin_abi_minor(p), caps,
            (unsigned)d->max_batch, d->description);
+    for (i = 0; d->config != NULL && d->config[i].name != NULL; i++)
+        if (strlen(d->config[i].name) > width)
+            width = strlen(d->config[i].name);
     for (i = 0; d->config != NULL && d->config[i].name != NULL; i++) {
         const struct odsync_config_spec *sp = &d->config[i];
         util_fmt(flags, sizeof(flags), "%s%s%s%s",
                  sp->flags & ODSYNC_CFG_REQUIRED ? "required" : "optional",
                  sp->flags & ODSYNC_CFG_SECRET ? ", secret" : "",
                  sp->default_value ? ", default " : "", sp->default_value ? sp->default_value : "");
-        printf("  %-14s %-6s %-28s %s\n", sp->name, type_names[sp->type], flags,
+        printf("  %-*s %-6s %-28s %s\n", (int)width, sp->name, type_names[sp->type], flags,
                sp->description ? sp->description : "");
     }
     if (d->config == NULL || d->config[0].name == NULL)

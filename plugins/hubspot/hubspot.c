@@ -20,6 +20,7 @@
 #endif
 #include <errno.h>
 #include <stdarg.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,8 @@ struct hubspot {
     char *authorization;            /* owned "Bearer <token>"; wiped on destroy */
     int props_ready;                /* 1 once create_properties did its work */
     struct idmap contacts;          /* owned: contact ids learnt from upserts and reads */
+    struct idmap emails;            /* owned: lower-cased email -> the key of the contact
+                                       given it as HubSpot's (unique) email */
     /* Rate limits, from the last response that carried the headers. */
     int64_t rl_max, rl_remaining;       /* -1 = unknown */
     int64_t rl_interval_ms;             /* window length */
@@ -690,14 +693,35 @@ static int add_date(cJSON *props, const char *name, const cJSON *rec, const char
     return cJSON_AddStringToObject(props, name, v != NULL && is_date(v) ? v : "") != NULL ? 0 : -1;
 }
 
+/* Whether contact key gets email as HubSpot's own (unique) email: 1 when no other contact
+ * of this instance was given it first. Families, and unrelated patients alike, share
+ * addresses; HubSpot refuses a second contact with one, so only the first holder gets it and
+ * every contact carries it in odsync_email. Remembered per instance (a restart forgets: a
+ * conflict then is resent once without the email). */
+static int email_owner(struct hubspot *h, const char *key, const char *email)
+{
+    char lower[256];
+    const char *owner;
+    size_t i;
+    if (email == NULL || key == NULL || strlen(email) >= sizeof(lower))
+        return 0;
+    for (i = 0; email[i] != '\0'; i++)
+        lower[i] = (char)tolower((unsigned char)email[i]);
+    lower[i] = '\0';
+    owner = idmap_get(&h->emails, lower);
+    if (owner != NULL)
+        return strcmp(owner, key) == 0;
+    return idmap_put(&h->emails, lower, key) == ODSYNC_OK;
+}
+
 /* The HubSpot properties of a contact record (mapping in README.md). NULL on NOMEM. */
-static cJSON *contact_properties(const struct hubspot *h, const struct odsync_record *rec,
-                                 const cJSON *j)
+static cJSON *contact_properties(struct hubspot *h, const struct odsync_record *rec, const cJSON *j)
 {
     char num[32];
     cJSON *p = cJSON_CreateObject();
     const cJSON *patnum = cJSON_GetObjectItemCaseSensitive(j, "patnum");
-    const char *phone = str_of(j, "phone_home");
+    const char *phone = str_of(j, "phone_home"), *email = str_of(j, "email");
+    int owns_email = email_owner(h, rec->key, email);
     if (phone == NULL)
         phone = str_of(j, "phone_work");
     if (cJSON_IsNumber(patnum) && patnum->valuedouble >= 0 && patnum->valuedouble < 9.0e15)
@@ -706,7 +730,9 @@ static cJSON *contact_properties(const struct hubspot *h, const struct odsync_re
         num[0] = '\0';
     if (p == NULL || !cJSON_AddStringToObject(p, h->cfg.id_property, rec->key) ||
         add_str(p, "firstname", j, "first_name") || add_str(p, "lastname", j, "last_name") ||
-        add_str(p, "email", j, "email") || add_str(p, "mobilephone", j, "phone_mobile") ||
+        !cJSON_AddStringToObject(p, "email", owns_email && email != NULL ? email : "") ||
+        !cJSON_AddStringToObject(p, "odsync_email", email != NULL ? email : "") ||
+        add_str(p, "mobilephone", j, "phone_mobile") ||
         !cJSON_AddStringToObject(p, "phone", phone != NULL ? phone : "") ||
         !cJSON_AddStringToObject(p, "odsync_office", rec->office != NULL ? rec->office : "") ||
         !cJSON_AddStringToObject(p, "odsync_patnum", num) ||
@@ -1239,6 +1265,7 @@ static void hubspot_destroy(void *instance)
     wipe(h->authorization);
     free(h->authorization);
     idmap_free(&h->contacts);
+    idmap_free(&h->emails);
     hubspot_config_free(&h->cfg);
     free(h);
 }

@@ -52,6 +52,8 @@
     "contactinformation  false\n"                                                                  \
     "contacts  odsync_sms_consent     SMS consent               string       text             "    \
     "contactinformation  false\n"                                                                  \
+    "contacts  odsync_email           Email (family shared)     string       text             "    \
+    "contactinformation  false\n"                                                                  \
     "contacts  odsync_email_opt_out   Email opt-out             bool         booleancheckbox  "    \
     "contactinformation  false\n"                                                                  \
     "contacts  odsync_language        Language                  string       text             "    \

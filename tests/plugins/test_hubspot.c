@@ -374,9 +374,9 @@ START_TEST(properties_created_once_then_contacts)
     ck_assert_int_eq(ds.ok, 3);
 
     /* 14 definitions in the setup text: each looked up, each missing one created. */
-    ck_assert_int_eq(requests(R_GETP, "404"), 14);
-    ck_assert_int_eq(requests(R_POSTP, "201"), 14);
-    ck_assert_int_eq(state_num("custom_properties", "contacts", NULL), 13);
+    ck_assert_int_eq(requests(R_GETP, "404"), 15);
+    ck_assert_int_eq(requests(R_POSTP, "201"), 15);
+    ck_assert_int_eq(state_num("custom_properties", "contacts", NULL), 14);
     ck_assert_int_eq(state_num("custom_properties", "tasks", NULL), 1);
     ck_assert_int_eq(requests(R_UPSERT, "200"), 1);
     ck_assert_int_eq(state_num("objects", "contacts", NULL), 3);
@@ -407,7 +407,7 @@ START_TEST(properties_created_once_then_contacts)
     import(recs);
     free(recs);
     deliver();
-    ck_assert_int_eq(requests(R_GETP, "total"), 14);
+    ck_assert_int_eq(requests(R_GETP, "total"), 15);
 
     /* A restart (new instance) finds them all: 14 lookups, no creation. */
     open_rt("\"create_properties\": true");
@@ -415,8 +415,8 @@ START_TEST(properties_created_once_then_contacts)
     import(recs);
     free(recs);
     deliver();
-    ck_assert_int_eq(requests(R_GETP, "200"), 14);
-    ck_assert_int_eq(requests(R_POSTP, "total"), 14);
+    ck_assert_int_eq(requests(R_GETP, "200"), 15);
+    ck_assert_int_eq(requests(R_POSTP, "total"), 15);
     ck_assert_int_eq(state_num("objects", "contacts", NULL), 6);
 }
 END_TEST
@@ -660,11 +660,11 @@ START_TEST(daily_remaining_zero_stops_before_the_429)
     char *recs = contacts(1, 1, "2026-06-01");
     import(recs);
     free(recs);
-    deliver(); /* 14 property lookups + 14 creates + 1 upsert = 29 requests */
-    ck_assert_int_eq(state_num("rate", "daily_used", NULL), 29);
+    deliver(); /* 15 property lookups + 15 creates + 1 upsert = 31 requests */
+    ck_assert_int_eq(state_num("rate", "daily_used", NULL), 31);
 
     /* One request left today: it succeeds and says Daily-Remaining 0. */
-    faults("{\"daily_max\": 30}");
+    faults("{\"daily_max\": 32}");
     recs = contacts(2, 1, "2026-06-01");
     import(recs);
     free(recs);
@@ -853,7 +853,7 @@ START_TEST(request_counts)
     ck_assert_int_eq(requests(R_UPSERT, "200"), 3);
     ck_assert_int_eq(requests(R_CREATE, "201"), 3);
     ck_assert_int_eq(requests(R_READ, "total"), 0);
-    ck_assert_int_eq(total_requests() - before, 28 + 6); /* 28: the property set-up */
+    ck_assert_int_eq(total_requests() - before, 30 + 6); /* 30: the property set-up */
     ck_assert_int_eq(state_num("objects", "contacts", NULL), 250);
     ck_assert_int_eq(state_num("objects", "tasks", NULL), 250);
     ck_assert_int_eq(state_num("associations", NULL, NULL), 250);
@@ -896,14 +896,15 @@ END_TEST
 
 START_TEST(shared_family_email)
 {
-    /* Two family members share one address; HubSpot keeps an email on one contact only. The
-     * second is sent again without it: both get a contact. */
-    char buf[64], id[32];
+    /* Two patients share one address; HubSpot keeps an email on one contact only. The first
+     * gets it as "email", the second carries it in odsync_email alone: no conflict, one
+     * request. After a restart the instance has forgotten who holds it: the second's next
+     * version claims it, HubSpot answers 207 CONFLICT, and it is resent once without. */
+    char buf[64], id[32], json[4096];
     fake_start(NULL);
     open_rt("\"create_properties\": true");
     char *a = contact(1, "family@example.com", "2026-06-01");
     char *c = contact(2, "family@example.com", "2026-06-01");
-    char json[4096];
     snprintf(json, sizeof(json), "[%s,%s]", a, c);
     free(a);
     free(c);
@@ -911,14 +912,28 @@ START_TEST(shared_family_email)
     struct deliver_stats ds = deliver();
     ck_assert_int_eq(ds.ok, 2);
     ck_assert_int_eq(state_num("objects", "contacts", NULL), 2);
-    ck_assert_int_eq(requests(R_UPSERT, "207"), 1);
     ck_assert_int_eq(requests(R_UPSERT, "200"), 1);
-    ck_assert_int_eq(host_sink_counter(sink(), "email_conflicts"), 1);
+    ck_assert_int_eq(requests(R_UPSERT, "207"), 0);
     row("od:main-st:2", "remote_id", id, sizeof(id));
     cJSON *o = object("contacts", id);
     ck_assert_ptr_null(prop(o, "email"));
-    ck_assert_str_eq(prop(o, "odsync_key"), "od:main-st:2");
+    ck_assert_str_eq(prop(o, "odsync_email"), "family@example.com");
     cJSON_Delete(o);
+    row("od:main-st:1", "remote_id", id, sizeof(id));
+    o = object("contacts", id);
+    ck_assert_str_eq(prop(o, "email"), "family@example.com");
+    cJSON_Delete(o);
+
+    open_rt("\"create_properties\": true"); /* a restart */
+    c = contact(2, "family@example.com", "2026-07-01");
+    snprintf(json, sizeof(json), "[%s]", c);
+    free(c);
+    import(json);
+    ds = deliver();
+    ck_assert_int_eq(ds.ok, 1);
+    ck_assert_int_eq(requests(R_UPSERT, "207"), 1);
+    ck_assert_int_eq(host_sink_counter(sink(), "email_conflicts"), 1);
+    ck_assert_int_eq(state_num("objects", "contacts", NULL), 2);
     ck_assert_str_eq(row("od:main-st:2", "state", buf, sizeof(buf)), "done");
 }
 END_TEST
