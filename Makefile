@@ -118,11 +118,21 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_LIB) $(CORE_LIB)
 
 # ---- tests -----------------------------------------------------------------------------
 TEST_ENV := ODSYNC_BUILD=$(abspath $(BUILD)) ODSYNC_SRC=$(CURDIR) CK_DEFAULT_TIMEOUT=120 \
+            ODSYNC_PRISM=$(abspath $(PRISM)) \
             NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost \
             CK_FORK=yes ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-check: all $(TESTS) $(ABI_FIXTURES)
+# Test-only tools from npm, shared by every build directory.
+TOOLS := build/tools
+PRISM := $(TOOLS)/node_modules/.bin/prism
+PRISM_VERSION := 5.14.2
+$(PRISM):
+	@command -v npm >/dev/null || { echo "npm is missing: run contrib/install-deps.sh" >&2; exit 1; }
+	npm install --no-audit --no-fund --silent --prefix $(TOOLS) @stoplight/prism-cli@$(PRISM_VERSION)
+	@touch $@
+
+check: all $(TESTS) $(ABI_FIXTURES) $(PRISM)
 	@log=$$(mktemp); pass=0; fail=0; failed=""; \
 	for t in $(TESTS); do \
 	  echo "== $$t"; \

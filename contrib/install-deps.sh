@@ -17,6 +17,12 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# Node.js runs Prism, the OpenAPI request validator the tests use (installed by `make check`
+# into build/tools from npm). A machine that already has node and npm keeps its own.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
+
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}"
