@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,12 +80,18 @@ struct command {
     const char *help;
 };
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reload_requested;
 
 static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
 }
 
 /* Print a cJSON value to stdout and free it. */
@@ -603,28 +610,84 @@ static int cmd_status(struct cli *c)
     return EXIT_OK;
 }
 
+/* SIGHUP: the watcher validates the config file as `check-config` would (plugins loaded,
+ * settings checked) while the daemon keeps running. A bad file is refused with its error and
+ * the running config stays; a good one stops the daemon (a drain, as SIGTERM) so cmd_run
+ * starts it again on the new config. */
+struct reload_watch {
+    const char *path;
+    pthread_t thread;
+    volatile int quit;
+    int reload; /* set when the new config passed and the daemon was asked to stop */
+};
+
+static void *reload_main(void *arg)
+{
+    struct reload_watch *w = arg;
+    struct timespec tick = {0, 100 * 1000000L};
+    while (!w->quit && !stop_requested) {
+        if (reload_requested) {
+            struct config *cfg = NULL;
+            struct runtime *probe = NULL;
+            char err[ERR_LEN] = "";
+            int rc;
+            reload_requested = 0;
+            rc = config_load(w->path, &cfg, err, sizeof(err));
+            if (rc == ODSYNC_OK)
+                rc = runtime_open(cfg, RUNTIME_NO_STORE, &probe, err, sizeof(err));
+            runtime_close(probe);
+            if (rc == ODSYNC_OK) {
+                log_info("run", "SIGHUP: %s is valid; draining to reload it", w->path);
+                w->reload = 1;
+                stop_requested = 1;
+            } else {
+                log_error("run", "SIGHUP: reload refused, the running configuration stays: %s",
+                          err);
+            }
+        }
+        nanosleep(&tick, NULL);
+    }
+    return NULL;
+}
+
 static int cmd_run(struct cli *c)
 {
     struct daemon_options opt = {c->once, c->until_idle, c->deliver_only};
+    struct reload_watch w;
     struct runtime *rt = NULL;
     struct sigaction sa;
-    int rc = open_runtime(c, 0, &rt);
-    if (rc != EXIT_OK)
-        return rc;
+    int rc, watching;
+
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    /* A config reload is a restart for now: SIGHUP must not kill the daemon undrained. */
-    signal(SIGHUP, SIG_IGN);
-    rc = daemon_run(rt, &opt, &stop_requested);
-    if (rc == ODSYNC_RETRY) {
-        /* A plugin call outlived the shutdown deadline: leave without unloading it, and
-         * without log_shutdown, so a thread still logging keeps its secrets masked. */
-        fflush(NULL);
-        _exit(EXIT_RUNTIME);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    for (;;) {
+        rc = open_runtime(c, 0, &rt);
+        if (rc != EXIT_OK)
+            return rc;
+        memset(&w, 0, sizeof(w));
+        w.path = c->config;
+        watching = pthread_create(&w.thread, NULL, reload_main, &w) == 0;
+        rc = daemon_run(rt, &opt, &stop_requested);
+        w.quit = 1;
+        if (watching)
+            pthread_join(w.thread, NULL);
+        if (rc == ODSYNC_RETRY) {
+            /* A plugin call outlived the shutdown deadline: leave without unloading it, and
+             * without log_shutdown, so a thread still logging keeps its secrets masked. */
+            fflush(NULL);
+            _exit(EXIT_RUNTIME);
+        }
+        runtime_close(rt);
+        rt = NULL;
+        if (rc != ODSYNC_OK || !w.reload)
+            break;
+        stop_requested = 0;
+        log_info("run", "configuration reloaded from %s", c->config);
     }
-    runtime_close(rt);
     return rc == ODSYNC_OK ? EXIT_OK : exit_for(rc);
 }
 
