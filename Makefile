@@ -157,10 +157,20 @@ lint:
 	@echo "lint: ok"
 
 # ---- install ---------------------------------------------------------------------------
+# The layout: binary, plugin directory (0755, not writable by others: the loader checks),
+# example configs with the full reference, the man page and the systemd unit.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PLUGIN_DIR)
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PLUGIN_DIR) \
+	  $(DESTDIR)$(PREFIX)/share/odsync/examples $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(BUILD)/odsync $(DESTDIR)$(PREFIX)/bin/odsync
-	install -m 0644 $(PLUGIN_SOS) $(DESTDIR)$(PLUGIN_DIR)/
+	install -m 0755 $(PLUGIN_SOS) $(DESTDIR)$(PLUGIN_DIR)/
+	install -m 0644 contrib/examples/*.json contrib/examples/README.md \
+	  $(DESTDIR)$(PREFIX)/share/odsync/examples/
+	install -m 0644 contrib/man/odsync.1 $(DESTDIR)$(PREFIX)/share/man/man1/odsync.1
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' contrib/systemd/odsync.service \
+	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/odsync.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/odsync.service
 
 install-sdk:
 	install -d $(DESTDIR)$(PREFIX)/include/odsync $(DESTDIR)$(PREFIX)/lib/pkgconfig \
