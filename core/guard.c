@@ -210,13 +210,18 @@ static int write_back(const struct config *cfg, struct store *st, const struct l
 }
 
 /* The provider refused the message because the recipient opted out there (Twilio 21610,
- * a SendGrid suppression): an opt-out from that source, honoured from now on (R28). */
+ * a SendGrid suppression): an opt-out from that source, honoured from now on (R28) — for
+ * every purpose, or for the message's campaign alone when the detail says so
+ * (ODSYNC_OPTED_OUT_CAMPAIGN: an unsubscribe group). */
 static int provider_opt_out(struct store *st, const struct ledger_entry *e, const char *plugin,
                             const char *detail, int64_t now)
 {
+    size_t n = strlen(ODSYNC_OPTED_OUT_CAMPAIGN);
+    int one = detail != NULL && strncmp(detail, ODSYNC_OPTED_OUT_CAMPAIGN, n) == 0;
     int changed = 0;
-    int rc = consent_opt_out(st, e->office, e->channel, e->address, "*",
-                             plugin ? plugin : "provider", detail, now, &changed);
+    int rc = consent_opt_out(st, e->office, e->channel, e->address,
+                             one && e->campaign ? e->campaign : "*", plugin ? plugin : "provider",
+                             one ? detail + n : detail, now, &changed);
     if (rc == ODSYNC_OK && changed)
         log_info("guard", "office %s: %s: the recipient opted out at %s; recorded", e->office,
                  e->key, plugin ? plugin : "the provider");

@@ -612,19 +612,20 @@ struct after_args {
     int status, final;
     const char *remote_id;
     int64_t now;
+    const char *detail;
 };
 
 static int after_tx(struct store *s, void *arg)
 {
     const struct after_args *a = arg;
-    return gate.after(gate.ctx, s, a->it, "twilio", a->status, a->final, a->remote_id, "detail",
-                      a->now);
+    return gate.after(gate.ctx, s, a->it, "twilio", a->status, a->final, a->remote_id,
+                      a->detail ? a->detail : "detail", a->now);
 }
 
 static void after(const struct outbox_item *it, int status, int final, const char *remote_id,
                   int64_t now)
 {
-    struct after_args a = {it, status, final, remote_id, now};
+    struct after_args a = {it, status, final, remote_id, now, NULL};
     ck_assert_int_eq(store_tx(st, after_tx, &a), ODSYNC_OK);
 }
 
@@ -710,6 +711,32 @@ START_TEST(guard_records_an_opt_out_reported_by_the_provider)
                         "+15552100001"),
                      "opt_out|twilio|*");
     ck_assert_int_eq(qi("SELECT COUNT(*) FROM consent_log WHERE source = 'twilio'"), 1);
+    release(&c);
+}
+END_TEST
+
+/* An OPTED_OUT scoped to the campaign (a SendGrid unsubscribe group) opts the address out of
+ * that campaign only. */
+START_TEST(guard_records_a_campaign_scoped_opt_out)
+{
+    char k1[160];
+    int64_t now = at("2026-06-15 10:05:00");
+    struct claim c;
+    struct after_args a;
+
+    due_message(1, k1, sizeof(k1));
+    claim_and_gate(&c, now);
+    ck_assert_uint_eq(c.count, 1);
+    memset(&a, 0, sizeof(a));
+    a.it = &c.items[0];
+    a.status = ODSYNC_OPTED_OUT;
+    a.final = 1;
+    a.now = now + 1000;
+    a.detail = ODSYNC_OPTED_OUT_CAMPAIGN "unsubscribe group 111";
+    ck_assert_int_eq(store_tx(st, after_tx, &a), ODSYNC_OK);
+    ck_assert_str_eq(
+        qs("SELECT purpose || '|' || evidence FROM consent WHERE address = '%s'", "+15552100001"),
+        "recall|unsubscribe group 111");
     release(&c);
 }
 END_TEST
@@ -876,6 +903,7 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, guard_sends_and_records_the_provider_answer);
     tcase_add_test(tc, guard_never_resends_after_a_crash_or_a_final_state);
     tcase_add_test(tc, guard_records_an_opt_out_reported_by_the_provider);
+    tcase_add_test(tc, guard_records_a_campaign_scoped_opt_out);
     tcase_add_test(tc, guard_rechecks_the_occasion_and_consent_at_send_time);
     tcase_add_test(tc, guard_holds_in_quiet_hours_and_expires_late_messages);
     suite_add_tcase(s, tc);

@@ -70,6 +70,11 @@ enum odsync_status {
                              treats it as INTERNAL (an unknown class). */
 };
 
+/* An OPTED_OUT detail that starts with this prefix limits the recorded opt-out to the
+ * message's campaign (an unsubscribe group for one purpose); any other OPTED_OUT opts the
+ * address out of every purpose. (1.1) */
+#define ODSYNC_OPTED_OUT_CAMPAIGN "scope=campaign: "
+
 /* Name of a status value, e.g. "RATE_LIMITED"; "UNKNOWN" for values this header predates. */
 static inline const char *odsync_status_name(int status)
 {
