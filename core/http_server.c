@@ -45,12 +45,34 @@ const char *http_request_arg(const struct http_request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* Queue a reply; takes ownership of body. */
+int http_reply_header(struct http_reply *reply, const char *name, const char *value)
+{
+    if (reply->n_headers >= HTTP_REPLY_MAX_HEADERS || strpbrk(value, "\r\n") != NULL)
+        return ODSYNC_INVALID;
+    reply->header_values[reply->n_headers] = util_strdup(value);
+    if (reply->header_values[reply->n_headers] == NULL)
+        return ODSYNC_NOMEM;
+    reply->header_names[reply->n_headers++] = name;
+    return ODSYNC_OK;
+}
+
+/* Free a reply's extra headers. */
+static void reply_headers_free(struct http_reply *reply)
+{
+    size_t i;
+    for (i = 0; i < reply->n_headers; i++)
+        util_free(reply->header_values[i]);
+    reply->n_headers = 0;
+}
+
+/* Queue a reply; takes ownership of body. extra (may be NULL): its headers are added, not
+ * taken. */
 static enum MHD_Result send_reply(struct MHD_Connection *conn, int status, char *body,
-                                  const char *type)
+                                  const char *type, const struct http_reply *extra)
 {
     struct MHD_Response *resp;
     enum MHD_Result ok;
+    size_t i;
     if (body == NULL)
         body = util_strdup("");
     if (body == NULL)
@@ -62,6 +84,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, int status, char 
     }
     MHD_add_response_header(resp, "Content-Type", type ? type : "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    for (i = 0; extra != NULL && i < extra->n_headers; i++)
+        MHD_add_response_header(resp, extra->header_names[i], extra->header_values[i]);
     ok = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return ok;
@@ -90,7 +114,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_server *s = cls;
     struct upload *up = *con_cls;
     struct http_request req;
-    struct http_reply reply = {500, NULL, NULL};
+    struct http_reply reply = {500, NULL, NULL, {NULL}, {NULL}, 0};
+    enum MHD_Result ok;
     const char *cl;
     int64_t declared = 0;
 
@@ -116,7 +141,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (up->too_big) {
         http_reply_error(&reply, 413, "request body larger than the limit");
-        return send_reply(conn, reply.status, reply.body, NULL);
+        return send_reply(conn, reply.status, reply.body, NULL, NULL);
     }
     req.method = method;
     req.path = url;
@@ -124,7 +149,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     req.body_len = up->body.len;
     req.conn = conn;
     s->handler(s->arg, &req, &reply);
-    return send_reply(conn, reply.status, reply.body, reply.content_type);
+    ok = send_reply(conn, reply.status, reply.body, reply.content_type, &reply);
+    reply_headers_free(&reply);
+    return ok;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -20,12 +20,23 @@ struct http_request {
     void *conn; /* for http_request_header / http_request_arg */
 };
 
+#define HTTP_REPLY_MAX_HEADERS 8
+
 /* The reply a handler fills. body is owned (util_malloc'd) or NULL. */
 struct http_reply {
     int status;
     char *body;
     const char *content_type; /* static string; default "application/json" */
+    /* Extra response headers, added with http_reply_header: names static, values owned. */
+    const char *header_names[HTTP_REPLY_MAX_HEADERS];
+    char *header_values[HTTP_REPLY_MAX_HEADERS];
+    size_t n_headers;
 };
+
+/* Add a response header (Location, Set-Cookie, ...). name is a static string; value is
+ * copied. ODSYNC_OK, ODSYNC_INVALID when the reply has HTTP_REPLY_MAX_HEADERS already or the
+ * value holds a CR or LF, or ODSYNC_NOMEM. */
+int http_reply_header(struct http_reply *reply, const char *name, const char *value);
 
 /* Header value (case-insensitive) or query argument of a request; NULL when absent. */
 const char *http_request_header(const struct http_request *req, const char *name);

@@ -398,7 +398,8 @@ START_TEST(send_ok_with_sid_and_request_shape)
 
     m = messages_to(BLAKE);
     ck_assert_str_eq(msg_field(m, 0, "to"), BLAKE);
-    ck_assert_str_eq(msg_field(m, 0, "status_callback"), CALLBACK "/elm-st/status/od:elm-st:recall:77");
+    ck_assert_str_eq(msg_field(m, 0, "status_callback"),
+                     CALLBACK "/elm-st/status/od:elm-st:recall:77");
     ck_assert_str_eq(row("od:elm-st:recall:77", "remote_id", buf, sizeof(buf)),
                      msg_field(m, 0, "sid"));
     cJSON_Delete(m);
