@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# make demo: the main job end to end on the bundled simulator, over real HTTP on loopback.
-#   odsim (a simulated Open Dental practice) -> odsync sync (backfill, then incremental)
-#   -> canonical model -> contacts -> outbox -> rest plugin -> fake REST CRM
-# Then the front desk makes changes and the next incremental pass sends exactly those.
-# With real Open Dental keys (OD_BASE_URL, OD_DEVELOPER_KEY, OD_CUSTOMER_KEY set) the same
-# binary reads the real practice instead of the simulator.
+# make demo: the main job, live, on the bundled simulator and provider fakes.
+#
+#   - odsim: a practice group of DEMO_OFFICES offices x DEMO_PATIENTS patients (families,
+#     clinics, recalls, appointments, procedures), pushing API Events to odsync;
+#   - fakes of HubSpot, Twilio and SendGrid on loopback (state inspectable);
+#   - odsync: an initial sync with progress, then the daemon (events, reconciliation,
+#     recall/reactivation/review under the messaging policy, delivery, webhooks, dashboard)
+#     while odsim simulates front-desk activity and a few patients text STOP.
+# It prints the dashboard URL and runs until Ctrl-C (or DEMO_SECONDS, then it checks that
+# contacts, tasks and messages reached the fakes and exits non-zero when they did not).
+# With OD_BASE_URL, OD_DEVELOPER_KEY and OD_CUSTOMER_KEY set, the same daemon reads that
+# Open Dental instead (one office; the provider fakes stay, nothing real is messaged).
 set -euo pipefail
 build=${1:-$(pwd)/build}
 demo="$build/demo"
-patients=${DEMO_PATIENTS:-2000}
+offices=${DEMO_OFFICES:-3}
+patients=${DEMO_PATIENTS:-5000}
+seconds=${DEMO_SECONDS:-0}
 rm -rf "$demo"
 mkdir -p "$demo"
 pids=()
@@ -16,92 +24,181 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'echo; echo "demo: stopping"; exit 0' INT TERM
 
-# Start a server in the background and print the port it reports.
+# Start a server that prints "listening on 127.0.0.1:PORT"; echo PORT.
 start() {
   local name=$1
   shift
   "$@" >"$demo/$name.out" 2>"$demo/$name.log" &
   pids+=($!)
-  for _ in $(seq 200); do
+  for _ in $(seq 300); do
     grep -q 'listening on' "$demo/$name.out" 2>/dev/null && break
     sleep 0.1
   done
-  sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$demo/$name.out"
+  sed -n 's/.*listening on \(http:\/\/\)\{0,1\}127\.0\.0\.1:\([0-9]*\).*/\2/p' "$demo/$name.out" | head -1
 }
+need() { [ -n "$2" ] || { echo "demo: $1 did not start (see $demo/$1.log)" >&2; exit 1; }; }
 
-export DEMO_CRM_TOKEN="demo-crm-token-$$-$RANDOM"
-crm_port=$(start crm "$build/contrib/fakes/fake_rest_crm" --listen 127.0.0.1:0 --token "$DEMO_CRM_TOKEN")
-[ -n "$crm_port" ] || { echo "demo: the fake CRM did not start" >&2; exit 1; }
+export DEMO_HS_TOKEN="demo-hubspot-$$-$RANDOM" DEMO_TW_TOKEN="demo-twilio-$$-$RANDOM"
+export DEMO_SG_KEY="SG.demo-$$-$RANDOM" DEMO_ADMIN_TOKEN="demo-admin-$$-$RANDOM"
+tw_sid=AC0123456789abcdef0123456789abcdef
+tw_from=+15035550100
+hs_port=$(start hubspot "$build/contrib/fakes/fake_hubspot" --token "$DEMO_HS_TOKEN")
+need hubspot "$hs_port"
+tw_port=$(start twilio "$build/contrib/fakes/fake_twilio" --account-sid "$tw_sid" \
+  --auth-token "$DEMO_TW_TOKEN" --numbers "$tw_from")
+need twilio "$tw_port"
+sg_port=$(start sendgrid "$build/contrib/fakes/fake_sendgrid" --api-key "$DEMO_SG_KEY")
+need sendgrid "$sg_port"
+export DEMO_SG_PUBLIC_KEY
+DEMO_SG_PUBLIC_KEY=$(curl -fsS "http://127.0.0.1:$sg_port/_public_key" | jq -r .public_key)
 
+# odsync's own port: chosen now so the providers' webhook URLs can name it.
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  echo "demo: no free port found" >&2
+  exit 1
+}
+od_port=$(free_port)
+
+declare -a ids keys
 if [ -n "${OD_CUSTOMER_KEY:-}" ] && [ -n "${OD_BASE_URL:-}" ]; then
   od_url=$OD_BASE_URL
   tier=${OD_TIER:-read_all}
+  ids=(main-st)
+  keys=("$OD_CUSTOMER_KEY")
+  export DEMO_OD_DEV=${OD_DEVELOPER_KEY:?set OD_DEVELOPER_KEY too}
   echo "== odsync demo against Open Dental at $od_url (tier $tier)"
 else
-  export OD_DEVELOPER_KEY=NFF6i0KrXrxDkZHt OD_CUSTOMER_KEY=VzkmZEaUWOjnQX2z
-  sim_port=$(start odsim "$build/contrib/odsim/odsim" --listen 127.0.0.1:0 --patients "$patients" \
-    --seed 7 --mode local)
-  [ -n "$sim_port" ] || { echo "demo: odsim did not start" >&2; exit 1; }
+  sim_port=$(start odsim "$build/contrib/odsim/odsim" --listen 127.0.0.1:0 --offices "$offices" \
+    --patients "$patients" --seed 7 --mode local)
+  need odsim "$sim_port"
   od_url="http://127.0.0.1:$sim_port/api/v1"
   tier=local
-  echo "== odsync demo: simulated practice of $patients patients (odsim on 127.0.0.1:$sim_port)," \
-       "fake REST CRM on 127.0.0.1:$crm_port"
+  export DEMO_OD_DEV=NFF6i0KrXrxDkZHt
+  mapfile -t keys < <(curl -fsS "http://127.0.0.1:$sim_port/_admin/offices" | jq -r '.offices[].customer_key')
+  names=(main-st lakeside northgate harbor elm-st oak-park river-rd hilltop)
+  for i in "${!keys[@]}"; do ids+=("${names[$i]:-office-$i}"); done
+  echo "== odsync demo: ${#ids[@]} simulated offices x $patients patients (odsim on 127.0.0.1:$sim_port);"
+  echo "   fakes: HubSpot 127.0.0.1:$hs_port, Twilio 127.0.0.1:$tw_port, SendGrid 127.0.0.1:$sg_port"
 fi
+
+offices_json=""
+zones=(America/Chicago America/New_York America/Denver America/Los_Angeles)
+for i in "${!ids[@]}"; do
+  export "DEMO_OD_CUST_$i=${keys[$i]}"
+  [ -n "$offices_json" ] && offices_json+=","
+  offices_json+="
+  {\"id\": \"${ids[$i]}\", \"name\": \"$(tr '-' ' ' <<<"${ids[$i]}" | sed 's/\b./\u&/g') Dental\",
+   \"phone\": \"(503) 555-01$(printf %02d "$i")\", \"timezone\": \"${zones[$((i % 4))]}\",
+   \"opendental\": {\"base_url\": \"$od_url\", \"tier\": \"$tier\",
+                    \"developer_key\": \"\${DEMO_OD_DEV}\", \"customer_key\": \"\${DEMO_OD_CUST_$i}\"},
+   \"routes\": {\"contact\": [\"hubspot\"], \"task\": [\"hubspot\"], \"sms\": [\"twilio\"],
+                \"email\": [\"sendgrid\"]}}"
+done
 
 cat >"$demo/odsync.json" <<JSON
 {
-  // Generated by make demo. Secrets are references, never literals.
+  // Generated by make demo. Secrets are references to the environment, never literals.
   "store": "$demo/odsync.db",
+  "listen": "127.0.0.1:$od_port",
+  "admin_token": "\${DEMO_ADMIN_TOKEN}",
   "plugin_dirs": ["$build/plugins"],
   "log": { "level": "warn", "format": "text" },
+  "events": { "public_url": "http://127.0.0.1:$od_port", "polling_seconds": 5,
+              "ensure_at_start": true },
+  "webhooks": { "twilio": { "auth_token": "\${DEMO_TW_TOKEN}" },
+                "sendgrid": { "public_key": "\${DEMO_SG_PUBLIC_KEY}" } },
   "sinks": {
-    "crm": { "plugin": "rest", "base_url": "http://127.0.0.1:$crm_port",
-             "token": "\${DEMO_CRM_TOKEN}", "batch": true }
+    "hubspot":  { "plugin": "hubspot", "token": "\${DEMO_HS_TOKEN}",
+                  "base_url": "http://127.0.0.1:$hs_port", "create_properties": true },
+    "twilio":   { "plugin": "twilio", "account_sid": "$tw_sid", "auth_token": "\${DEMO_TW_TOKEN}",
+                  "from": "$tw_from", "base_url": "http://127.0.0.1:$tw_port",
+                  "status_callback_url": "http://127.0.0.1:$od_port/webhooks/twilio" },
+    "sendgrid": { "plugin": "sendgrid", "api_key": "\${DEMO_SG_KEY}",
+                  "from_email": "office@practice.example.com", "from_name": "Your dental office",
+                  "asm_groups": "recall=101,reactivation=102,review=103",
+                  "base_url": "http://127.0.0.1:$sg_port" }
   },
-  "offices": [{
-    "id": "main-st", "name": "Main Street Dental", "phone": "(503) 555-0100",
-    "timezone": "America/Chicago",
-    "opendental": { "base_url": "$od_url", "tier": "$tier",
-                    "developer_key": "\${OD_DEVELOPER_KEY}", "customer_key": "\${OD_CUSTOMER_KEY}" },
-    "routes": { "contact": ["crm"], "task": ["crm"], "sms": ["crm"], "email": ["crm"] }
-  }],
   "campaigns": { "recall": {}, "reactivation": {}, "review": {} },
-  "policy": { "quiet_hours": ["08:00", "21:00"], "max_per_day": 1, "max_per_week": 3,
-              "booking_link": "https://book.example.com/main-st",
-              "review_link": "https://g.page/r/main-street-dental" }
+  // The demo sends all day so messages flow whatever the hour you run it; the real
+  // default window is 08:00-21:00 in each office's time zone.
+  "policy": { "quiet_hours": ["00:00", "24:00"], "max_per_day": 1, "max_per_week": 3,
+              "family_aggregation": true,
+              "booking_link": "https://book.example.com",
+              "review_link": "https://g.page/r/example-dental/review" },
+  "offices": [$offices_json
+  ]
 }
 JSON
+# the account SID is not a secret for the fake, but the plugin requires a reference
+sed -i "s|\"account_sid\": \"$tw_sid\"|\"account_sid\": \"\${DEMO_TW_SID}\"|" "$demo/odsync.json"
+export DEMO_TW_SID=$tw_sid
 
 od() { "$build/odsync" "$@" --config "$demo/odsync.json"; }
-crm() { curl -fsS -H "Authorization: Bearer $DEMO_CRM_TOKEN" "http://127.0.0.1:$crm_port/_state?summary=1"; }
-crm_summary() {
-  echo "CRM: $(crm | jq -r '"\(.entities.contacts.count // 0) contacts, \(.entities.tasks.count // 0) recall tasks, \(.entities.messages.count // 0) messages, \(.requests) requests answered"')"
+state() { curl -fsS "http://127.0.0.1:$1/_state"; }
+summary() {
+  local hs tw sg
+  hs=$(state "$hs_port" | jq -r '"\(.objects.contacts // 0) contacts, \(.objects.tasks // 0) tasks"')
+  tw=$(state "$tw_port" | jq -r '.messages.count // 0')
+  sg=$(state "$sg_port" | jq -r '.messages // 0')
+  echo "HubSpot: $hs | Twilio: $tw SMS | SendGrid: $sg emails"
 }
 
 od check-config
-echo "-- initial sync: backfill from Open Dental, then delivery to the CRM (batches of 100)"
-od sync
-echo "-- what the messaging policy would do today (dry-run: nothing sent, nothing kept)"
-od dry-run | tail -4
-od run --once 2>>"$demo/odsync.log"
-crm_summary
+echo "-- initial sync: backfill every office from Open Dental (progress per resource)"
+od sync | grep -E 'done|pass complete' || true
+echo "-- what the messaging policy will do today (dry-run: nothing sent, nothing kept)"
+od dry-run | tail -1
+echo "-- starting the daemon (events, reconciliation, rules, delivery, webhooks, dashboard)"
+"$build/odsync" run --config "$demo/odsync.json" >"$demo/odsync.out" 2>"$demo/odsync.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q 'listening on' "$demo/odsync.out" 2>/dev/null && break; sleep 0.1; done
+echo
+echo "   dashboard: http://127.0.0.1:$od_port/?token=$DEMO_ADMIN_TOKEN"
+echo "   metrics:   curl -H 'Authorization: Bearer $DEMO_ADMIN_TOKEN' http://127.0.0.1:$od_port/metrics"
+echo "   state of the fakes: curl http://127.0.0.1:$hs_port/_state (HubSpot), :$tw_port (Twilio), :$sg_port (SendGrid)"
+echo
 
-echo "-- an unchanged incremental pass: a handful of Open Dental requests, no CRM request"
-od sync | tail -1
-od run --once 2>>"$demo/odsync.log"
-crm_summary
+# Front-desk activity: every few seconds odsim applies random changes (bookings, completions,
+# consent changes, new patients) and now and then a patient texts STOP to the practice.
+start_s=$(date +%s)
+round=0
+while :; do
+  now_s=$(date +%s)
+  if [ "$seconds" -gt 0 ] && [ $((now_s - start_s)) -ge "$seconds" ]; then break; fi
+  round=$((round + 1))
+  if [ -n "${sim_port:-}" ]; then
+    curl -fsS -X POST -H 'Content-Type: application/json' \
+      -d "{\"count\": $((10 * ${#ids[@]})), \"seed\": $round}" \
+      "http://127.0.0.1:$sim_port/_admin/random" >/dev/null || true
+  fi
+  if [ $((round % 3)) -eq 0 ]; then
+    to=$(curl -fsS "http://127.0.0.1:$tw_port/_messages" | jq -r '[.messages[]?.to] | .[0] // empty' 2>/dev/null || true)
+    if [ -n "$to" ]; then
+      curl -fsS -X POST -H 'Content-Type: application/json' \
+        -d "{\"url\": \"http://127.0.0.1:$od_port/webhooks/twilio/${ids[0]}/sms\", \"from\": \"$to\", \"to\": \"$tw_from\", \"body\": \"STOP\"}" \
+        "http://127.0.0.1:$tw_port/_inbound" >/dev/null || true
+    fi
+  fi
+  echo "[$(date +%H:%M:%S)] $(summary)"
+  sleep 5
+done
 
-if [ -n "${sim_port:-}" ]; then
-  echo "-- the front desk makes 25 changes (bookings, completions, consent, new patients)"
-  curl -fsS -X POST -H 'Content-Type: application/json' \
-    -d '{"count":25,"seed":42}' "http://127.0.0.1:$sim_port/_admin/random" | jq -c '.' || true
-  curl -fsS -X POST -H 'Content-Type: application/json' -d '{"advance_s":60}' \
-    "http://127.0.0.1:$sim_port/_admin/clock" >/dev/null
-  od sync | tail -1
-  od run --once 2>>"$demo/odsync.log"
-  crm_summary
-fi
-od status
+od status | grep -E 'messages today|^office' || true
+contacts=$(state "$hs_port" | jq -r '.objects.contacts // 0')
+tasks=$(state "$hs_port" | jq -r '.objects.tasks // 0')
+sms=$(state "$tw_port" | jq -r '.messages.count // 0')
+emails=$(state "$sg_port" | jq -r '.messages // 0')
+echo "demo: HubSpot holds $contacts contacts and $tasks tasks; Twilio sent $sms SMS; SendGrid $emails emails"
+[ "$contacts" -gt 0 ] && [ "$tasks" -gt 0 ] && [ $((sms + emails)) -gt 0 ] || {
+  echo "demo: FAILED: contacts, tasks and messages must all reach the fakes" >&2
+  exit 1
+}
 echo "demo: done. Config, store and logs are in $demo."
