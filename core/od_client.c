@@ -96,6 +96,15 @@ static void sleep_ms(int64_t ms)
         ;
 }
 
+/* The safety margin added to the office's interval (0 when unpaced). */
+static int64_t pace_margin_ms(const struct od_client *c)
+{
+    int64_t i = c->office->od_min_interval_ms;
+    if (i <= 0)
+        return 0;
+    return i / 50 > 25 ? i / 50 : 25;
+}
+
 /* Wait for this key's next slot and take it; extra_ms pushes the slot (Retry-After). The wait
  * is cut short when the client's stop flag is set: then ODSYNC_RETRY and no slot is taken. */
 static int pace(struct od_client *c, int64_t extra_ms)
@@ -116,10 +125,10 @@ static int pace(struct od_client *c, int64_t extra_ms)
         c->stats.paced_ms += slice;
         now = util_monotonic_ms();
     }
-    /* A small margin keeps clock granularity from ever landing a request early. */
-    c->pacer->next_ms =
-        now + c->office->od_min_interval_ms +
-        (c->office->od_min_interval_ms > 0 ? c->office->od_min_interval_ms / 50 + 2 : 0);
+    /* A margin keeps clock granularity and delivery jitter from ever landing a request
+     * early: Open Dental counts arrivals, and one request can arrive late (a busy host, a
+     * slow network) while the next arrives on time. 2% of the interval, at least 25 ms. */
+    c->pacer->next_ms = now + c->office->od_min_interval_ms + pace_margin_ms(c);
 cleanup:
     pthread_mutex_unlock(&c->pacer->lock);
     return rc;
