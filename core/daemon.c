@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dashboard.h"
 #include "deliver.h"
 #include "events.h"
 #include "guard.h"
@@ -313,6 +314,7 @@ struct receiver {
     struct http_server *server;
     struct events *events;
     struct webhooks *webhooks;
+    struct dashboard *dashboard;
     struct deliver_worker **workers; /* borrowed: woken when rows are queued */
     pthread_t thread;
     pthread_mutex_t lock; /* with cond: the worker's wait */
@@ -320,12 +322,15 @@ struct receiver {
     int wake, stop, ended, started;
 };
 
-/* One listener, routes with their owners: provider webhooks, else Open Dental's events. */
+/* One listener, routes with their owners: provider webhooks, the dashboard, else Open
+ * Dental's events. */
 static void receiver_route(void *arg, const struct http_request *req, struct http_reply *reply)
 {
     struct receiver *r = arg;
     if (webhooks_route(req->path))
         webhooks_http_handler(r->webhooks, req, reply);
+    else if (dashboard_route(req->path))
+        dashboard_http_handler(r->dashboard, req, reply);
     else
         events_http_handler(r->events, req, reply);
 }
@@ -408,6 +413,13 @@ static int start_receiver(struct runtime *rt, struct deliver_worker **workers, s
         events_destroy(r->events);
         return rc;
     }
+    rc = dashboard_create(rt->cfg, rt->cfg->store, &r->dashboard, err, sizeof(err));
+    if (rc != ODSYNC_OK) {
+        log_error("run", "dashboard: %s", err);
+        webhooks_destroy(r->webhooks);
+        events_destroy(r->events);
+        return rc;
+    }
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
@@ -453,6 +465,7 @@ static int stop_receiver(struct receiver *r, int64_t deadline)
         pthread_join(r->thread, NULL);
     events_destroy(r->events);
     webhooks_destroy(r->webhooks);
+    dashboard_destroy(r->dashboard);
     pthread_cond_destroy(&r->cond);
     pthread_mutex_destroy(&r->lock);
     return ODSYNC_OK;
