@@ -5,6 +5,9 @@
 #   make check-asan   the same tests built with AddressSanitizer + UBSan, leak checking on
 #   make lint         banned functions and clang-format
 #   make demo         the main job on the bundled simulator and fakes
+#   make bench        benchmarks (optimised build), build/bench/results.json; bench-smoke: tiny
+#   make fuzz         libFuzzer targets (clang), FUZZ_SECONDS each (default 60); fuzz-smoke: 10
+#   make soak         kill -9 / fault soak, SOAK_ITERATIONS (default 50)
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make install-sdk  header, odsync-sdk.pc and plugin.mk for third-party connectors
 
@@ -36,6 +39,13 @@ ifeq ($(SAN),1)
 OPT      := -O1
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
+# The fuzz build (make fuzz): everything instrumented for libFuzzer's coverage, plus ASan/UBSan.
+ifeq ($(SAN),fuzz)
+CC       := clang
+OPT      := -O1
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=all
+endif
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
             -Wno-format-nonliteral
@@ -45,6 +55,9 @@ CFLAGS   ?= -g $(OPT)
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
 PLUGIN_CFLAGS = $(ALL_CFLAGS) -fPIC -fvisibility=hidden
 PLUGIN_LDFLAGS = -shared -Wl,-z,defs $(SANFLAGS)
+ifeq ($(SAN),fuzz) # clang leaves the sanitizer runtime to the executable: no -z defs here
+PLUGIN_LDFLAGS = -shared $(SANFLAGS)
+endif
 
 # ---- sources ---------------------------------------------------------------------------
 CORE_SRCS    := $(filter-out core/main.c,$(wildcard core/*.c))
@@ -61,9 +74,17 @@ SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/obj/%.o)
 SUPPORT_LIB  := $(BUILD)/lib/libtestsupport.a
 TEST_SRCS    := $(wildcard tests/unit/test_*.c tests/plugins/test_*.c tests/abi/test_*.c tests/integration/test_*.c)
 TESTS        := $(TEST_SRCS:%.c=$(BUILD)/%)
+# Fuzz targets: tests/fuzz/fuzz_NAME.c is target NAME; fuzz_plugin.c is one target per plugin
+# (plugin_NAME). `make check` runs each as BUILD/tests/fuzz/replay_NAME over its regression
+# inputs and seeds; `make fuzz` links the same objects with libFuzzer.
+FUZZ_TARGETS := $(filter-out plugin support,$(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))) \
+                $(addprefix plugin_,$(sort $(PLUGINS)))
+FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/replay_%)
+TESTS        += $(FUZZ_REPLAYS)
 ABI_FIXTURES := $(patsubst tests/abi/fixtures/%.c,$(BUILD)/tests/abi/%.so,$(wildcard tests/abi/fixtures/*.c))
 
-.PHONY: all check check-asan lint install install-sdk clean demo help bench
+.PHONY: all check check-asan lint install install-sdk clean demo help bench bench-smoke bench-bins fuzz fuzz-smoke fuzz-run \
+        soak
 all: $(BUILD)/odsync $(PLUGIN_SOS) $(FAKES) $(ODSIM)
 
 help:
@@ -116,6 +137,58 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(CHECK_LIBS) $(CORE_LIBS)
 
+# ---- fuzz ------------------------------------------------------------------------------
+# A target's object: fuzz_NAME.o, or fuzz_plugin.o for plugin_NAME (which also replaces the
+# host's HTTP client by the input's responses, at link time).
+fuzz_obj = $(BUILD)/obj/tests/fuzz/fuzz_$(if $(filter plugin_%,$(1)),plugin,$(1)).o \
+           $(BUILD)/obj/tests/fuzz/fuzz_support.o
+FUZZ_WRAP := -Wl,--wrap=http_client_perform -Wl,--wrap=http_response_header \
+             -Wl,--wrap=http_response_free
+fuzz_ldflags = $(if $(filter plugin_%,$(1)),$(FUZZ_WRAP))
+
+$(FUZZ_REPLAYS): $(BUILD)/tests/fuzz/replay_%: $(BUILD)/obj/tests/fuzz/replay.o \
+                 $$(call fuzz_obj,$$*) $(SUPPORT_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) $(call fuzz_ldflags,$*) -o $@ $^ $(CHECK_LIBS) $(CORE_LIBS)
+
+FUZZERS := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/fuzz_%)
+$(FUZZERS): $(BUILD)/tests/fuzz/fuzz_%: $$(call fuzz_obj,$$*) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined $(call fuzz_ldflags,$*) -o $@ $^ $(CORE_LIBS)
+
+FUZZ_SECONDS ?= 60
+# Each target runs FUZZ_SECONDS over its seeds (tests/fuzz/corpus/NAME, plus the FHIR
+# fixtures), its regression inputs and what earlier runs found (BUILD/corpus/NAME). A crash
+# stops the run and leaves the input in build/fuzz/crash/NAME/: fix it, then keep the input
+# in tests/fuzz/regress/NAME/ so `make check` replays it.
+fuzz:
+	$(MAKE) SAN=fuzz BUILD=build/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz-run
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=10
+
+fuzz-run: $(FUZZERS) $(PLUGIN_SOS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/corpus/$$t $(BUILD)/crash/$$t tests/fuzz/corpus/$$t tests/fuzz/regress/$$t; \
+	  extra=""; if [ $$t = fhir ]; then extra=tests/fixtures/fhir; fi; \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  env ODSYNC_BUILD=$(abspath $(BUILD)) ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(BUILD)/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 \
+	    -max_len=65536 -print_final_stats=1 -artifact_prefix=$(BUILD)/crash/$$t/ \
+	    $(BUILD)/corpus/$$t tests/fuzz/corpus/$$t tests/fuzz/regress/$$t $$extra \
+	    2>$(BUILD)/crash/$$t/log || { tail -60 $(BUILD)/crash/$$t/log; \
+	    echo "fuzz: $$t failed; inputs in $(BUILD)/crash/$$t/"; exit 1; }; \
+	  grep -E '^stat::(number_of_executed_units|new_units_added)' $(BUILD)/crash/$$t/log | tr '\n' ' '; echo; \
+	done; echo "fuzz: all $(words $(FUZZ_TARGETS)) targets ran $(FUZZ_SECONDS) s without a crash"
+
+# The crash-recovery soak (tests/integration/test_soak.c; `make check` runs it with 3
+# iterations). SOAK_SEED replays a run's random kill moments.
+SOAK_ITERATIONS ?= 50
+soak: all $(BUILD)/tests/integration/test_soak
+	env $(TEST_ENV) SOAK_ITERATIONS=$(SOAK_ITERATIONS) CK_DEFAULT_TIMEOUT=7200 \
+	  $(BUILD)/tests/integration/test_soak
+
 # ---- tests -----------------------------------------------------------------------------
 TEST_ENV := ODSYNC_BUILD=$(abspath $(BUILD)) ODSYNC_SRC=$(CURDIR) CK_DEFAULT_TIMEOUT=120 \
             ODSYNC_PRISM=$(abspath $(PRISM)) \
@@ -131,8 +204,15 @@ $(PRISM):
 	@command -v npm >/dev/null || { echo "npm is missing: run contrib/install-deps.sh" >&2; exit 1; }
 	npm install --no-audit --no-fund --silent --prefix $(TOOLS) @stoplight/prism-cli@$(PRISM_VERSION)
 	@touch $@
+# playwright-core drives Debian's chromium (no browser download) in tests/ui/.
+PLAYWRIGHT := $(TOOLS)/node_modules/playwright-core/package.json
+PLAYWRIGHT_VERSION := 1.65.1
+$(PLAYWRIGHT): | $(PRISM)
+	@command -v npm >/dev/null || { echo "npm is missing: run contrib/install-deps.sh" >&2; exit 1; }
+	npm install --no-audit --no-fund --silent --prefix $(TOOLS) playwright-core@$(PLAYWRIGHT_VERSION)
+	@touch $@
 
-check: all $(TESTS) $(ABI_FIXTURES) $(PRISM)
+check: all $(TESTS) $(ABI_FIXTURES) $(PRISM) $(PLAYWRIGHT)
 	@log=$$(mktemp); pass=0; fail=0; failed=""; \
 	for t in $(TESTS); do \
 	  echo "== $$t"; \
@@ -185,10 +265,30 @@ install-sdk:
 demo: all
 	@contrib/demo/run.sh $(abspath $(BUILD))
 
-# Benchmarks print figures; they assert nothing about time. BENCH_PATIENTS etc. scale them.
-bench: all $(BUILD)/bench/bench_events
-	@echo "== ingestion"; tests/bench/ingest.sh $(abspath $(BUILD))
-	@echo "== API Events intake"; tests/bench/events.sh $(abspath $(BUILD))
+# Benchmarks print figures; they assert nothing about time (targets are PASS/MISS lines).
+# They run an optimised build of their own (BENCH_BUILD: -O2, NDEBUG, no sanitizers) and write
+# build/bench/results.json. BENCH_PATIENTS, BENCH_OFFICES, ... scale them (tests/bench/run.sh).
+BENCH_BUILD  := build/bench-opt
+BENCH_CFLAGS := -g -O2 -DNDEBUG
+BENCH_BINS    = all $(BUILD)/bench/bench_events $(BUILD)/bench/bench_steady $(BUILD)/bench/naive_sync
+
+bench-bins: $(BENCH_BINS)
+
+bench:
+	@$(MAKE) --no-print-directory BUILD=$(BENCH_BUILD) SAN=0 CFLAGS="$(BENCH_CFLAGS)" bench-bins
+	@BENCH_OUT=$(abspath build/bench) tests/bench/run.sh $(abspath $(BENCH_BUILD))
+
+# The same at tiny sizes, to prove in CI that it runs (about a minute).
+bench-smoke:
+	@$(MAKE) --no-print-directory BUILD=$(BENCH_BUILD) SAN=0 CFLAGS="$(BENCH_CFLAGS)" bench-bins
+	@BENCH_OUT=$(abspath build/bench-smoke) BENCH_PATIENTS=500 BENCH_THROTTLE_PATIENTS=300 \
+	  BENCH_STEADY_S=5 BENCH_BATCHES=5 BENCH_OFFICES=4 BENCH_OFFICE_PATIENTS=200 \
+	  tests/bench/run.sh $(abspath $(BENCH_BUILD))
+
+# naive_sync is the hand-written-script reference: libcurl and cJSON only, none of odsync.
+$(BUILD)/bench/naive_sync: $(BUILD)/obj/tests/bench/naive_sync.o
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(shell pkg-config --libs libcurl libcjson)
 
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(CORE_LIB)
 	@mkdir -p $(dir $@)

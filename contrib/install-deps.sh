@@ -7,6 +7,8 @@ packages=(
   build-essential pkg-config make git
   libcurl4-openssl-dev libcjson-dev libsqlite3-dev check libmicrohttpd-dev libssl-dev
   clang-format tzdata curl jq bc sqlite3 time ca-certificates
+  clang libclang-rt-14-dev
+  chromium
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -999,16 +999,17 @@ static int get_bounded(struct ctx *c, const cJSON *obj, const char *key, const c
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     char path[JPATH_MAX];
+    int64_t n;
 
     if (v == NULL)
         return ODSYNC_OK;
     path_key(path, sizeof(path), parent, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble)
+    if (!cJSON_IsNumber(v) || !util_double_i64(v->valuedouble, &n))
         return fail(c, ODSYNC_CONFIG, path, "expected an integer, got %s", config_json_type(v));
     if (v->valuedouble < (double)min || v->valuedouble > (double)max)
         return fail(c, ODSYNC_CONFIG, path, "expected an integer from %lld to %lld, got %.0f",
                     (long long)min, (long long)max, v->valuedouble);
-    *out = (int64_t)v->valuedouble;
+    *out = n;
     return ODSYNC_OK;
 }
 

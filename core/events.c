@@ -96,7 +96,7 @@ static int positive_int(const cJSON *v)
 {
     int64_t n;
     if (cJSON_IsNumber(v))
-        return v->valuedouble >= 1 && v->valuedouble == (double)(int64_t)v->valuedouble;
+        return util_double_i64(v->valuedouble, &n) && n >= 1;
     return cJSON_IsString(v) && util_parse_i64(v->valuestring, 1, INT64_MAX, &n) == ODSYNC_OK;
 }
 

@@ -278,8 +278,9 @@ static int plain_value(const struct odsync_config_spec *sp, const cJSON *v, cons
     char num[NUMBER_TEXT];
     switch (sp->type) {
     case ODSYNC_CFG_INT:
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
-            v->valuedouble > 9007199254740992.0 || v->valuedouble < -9007199254740992.0) {
+        if (!cJSON_IsNumber(v) || v->valuedouble > 9007199254740992.0 ||
+            v->valuedouble < -9007199254740992.0 ||
+            v->valuedouble != (double)(int64_t)v->valuedouble) {
             util_fmt(err, errlen, "%s: expected an integer, got %s", path, config_json_type(v));
             return ODSYNC_CONFIG;
         }

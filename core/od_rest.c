@@ -15,8 +15,8 @@ static int64_t get_int(const cJSON *o, const char *name, int64_t def)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     int64_t out;
-    if (cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble)
-        return (int64_t)v->valuedouble;
+    if (cJSON_IsNumber(v) && util_double_i64(v->valuedouble, &out))
+        return out;
     if (cJSON_IsString(v) && util_parse_i64(v->valuestring, INT64_MIN, INT64_MAX, &out) == 0)
         return out;
     return def;

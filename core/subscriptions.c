@@ -62,6 +62,7 @@ static int ensure_one(struct od_client *c, const struct config *cfg,
     const char *ws = office->od_workstation ? office->od_workstation : "";
     char url[URL_LEN], path[64], *body = NULL;
     const cJSON *have, *poll;
+    int64_t secs;
     cJSON *req = NULL, *resp = NULL;
     int rc;
 
@@ -72,8 +73,8 @@ static int ensure_one(struct od_client *c, const struct config *cfg,
     }
     have = find_sub(list, url, table, ws);
     poll = have ? cJSON_GetObjectItem(have, "PollingSeconds") : NULL;
-    if (have != NULL && cJSON_IsNumber(poll) &&
-        (int64_t)poll->valuedouble == cfg->events.polling_seconds) {
+    if (have != NULL && cJSON_IsNumber(poll) && util_double_i64(poll->valuedouble, &secs) &&
+        secs == cfg->events.polling_seconds) {
         rep->unchanged++;
         return ODSYNC_OK;
     }

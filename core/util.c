@@ -93,6 +93,15 @@ void util_init_cjson_hooks(void)
     cJSON_InitHooks(&hooks);
 }
 
+int util_double_i64(double d, int64_t *out)
+{
+    /* [-2^63, 2^63): both bounds are exact doubles; NaN fails both comparisons */
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || d != (double)(int64_t)d)
+        return 0;
+    *out = (int64_t)d;
+    return 1;
+}
+
 int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
     char *end = NULL;

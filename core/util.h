@@ -35,6 +35,10 @@ void util_fail_alloc_after(long nth);
 /* Install util's allocators as cJSON's hooks (done once at start-up). */
 void util_init_cjson_hooks(void);
 
+/* 1 when d is a whole number that int64_t holds (then *out is it), else 0. Casting a double
+ * outside int64_t's range is undefined behaviour, so JSON numbers go through this. */
+int util_double_i64(double d, int64_t *out);
+
 /* Parse all of s as a base-10 integer in [min, max]. Returns ODSYNC_OK or ODSYNC_PARSE. */
 int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
