@@ -190,7 +190,7 @@ soak: all $(BUILD)/tests/integration/test_soak
 	  $(BUILD)/tests/integration/test_soak
 
 # ---- tests -----------------------------------------------------------------------------
-TEST_ENV := ODSYNC_BUILD=$(abspath $(BUILD)) ODSYNC_SRC=$(CURDIR) CK_DEFAULT_TIMEOUT=120 \
+TEST_ENV = ODSYNC_BUILD=$(abspath $(BUILD)) ODSYNC_SRC=$(CURDIR) CK_DEFAULT_TIMEOUT=120 \
             ODSYNC_PRISM=$(abspath $(PRISM)) \
             NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost \
             CK_FORK=yes ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
@@ -220,8 +220,10 @@ check: all $(TESTS) $(ABI_FIXTURES) $(PRISM) $(PLAYWRIGHT)
 	  else failed="$$failed $$t"; fi; \
 	done; \
 	checks=$$(sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' $$log | \
-	  awk '{c+=$$1; f+=$$2+$$3} END {printf "%d %d", c-f, f}'); rm -f $$log; \
+	  awk '{c+=$$1; f+=$$2+$$3} END {printf "%d %d", c-f, f}'); \
+	leaked=$$(grep -c -F -f tests/secrets.list $$log || true); rm -f $$log; \
 	set -- $$checks; echo "checks: $$1 passed, $$2 failed"; \
+	if [ "$$leaked" != 0 ]; then echo "FAILED: $$leaked output lines hold a configured secret (tests/secrets.list)"; exit 1; fi; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 
 check-asan:

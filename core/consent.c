@@ -106,8 +106,11 @@ int consent_opt_in(struct store *st, const char *office, const char *channel, co
     if (!known_channel(channel) || purpose == NULL || source == NULL ||
         !consent_normalise(channel, address, norm, sizeof(norm)))
         return ODSYNC_INVALID;
-    if (strcmp(source, "twilio") != 0 && strcmp(source, "staff") != 0)
-        return ODSYNC_INVALID; /* R30: only an explicit request lifts an opt-out */
+    /* R15/R30: only the recipient's explicit request lifts an opt-out: START/UNSTOP to
+     * Twilio, a resubscribe on SendGrid's preference page, or staff recording one. */
+    if (strcmp(source, "twilio") != 0 && strcmp(source, "staff") != 0 &&
+        !(strcmp(source, "sendgrid") == 0 && strcmp(channel, "email") == 0))
+        return ODSYNC_INVALID;
     s = store_stmt(st, "SELECT purpose FROM consent WHERE office = ? AND channel = ?"
                        " AND address = ? AND state = 'opt_out' AND (?4 = '*' OR purpose = ?4)");
     if (s == NULL)

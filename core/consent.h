@@ -30,8 +30,9 @@ int consent_opt_out(struct store *st, const char *office, const char *channel, c
                     int *changed);
 
 /* Record an explicit opt-in (R15): lifts opt-outs of that channel and address for purpose
- * ("*" lifts every purpose). source must be "twilio" (START/UNSTOP) or "staff"; other
- * sources return ODSYNC_INVALID (R30). */
+ * ("*" lifts every purpose). source must be "twilio" (START/UNSTOP), "sendgrid" (email: a
+ * group resubscribe on its preference page) or "staff"; any other source returns
+ * ODSYNC_INVALID (R30: a later "Yes" from another system never re-enables). */
 int consent_opt_in(struct store *st, const char *office, const char *channel, const char *address,
                    const char *purpose, const char *source, const char *evidence, int64_t at_ms,
                    int *changed);

@@ -67,10 +67,52 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;
 }
 
+/* The secrets the suite configures (tests/secrets.list), loaded once; NULL-terminated. */
+static char **secrets(void)
+{
+    static char **list;
+    static char *text;
+    size_t n = 0, cap = 64;
+    char *line, *save = NULL, *path;
+    if (list != NULL)
+        return list;
+    path = tu_src_path("tests/secrets.list");
+    text = tu_read_file(path);
+    free(path);
+    list = calloc(cap, sizeof(*list));
+    ck_assert_ptr_nonnull(list);
+    for (line = text ? strtok_r(text, "\n", &save) : NULL; line != NULL && n + 1 < cap;
+         line = strtok_r(NULL, "\n", &save))
+        if (line[0] != '\0' && line[0] != '#')
+            list[n++] = line;
+    return list;
+}
+
+/* Every log a test leaves in its directory (*.log, *.out, *.err) is scanned for the
+ * suite's secrets before the directory goes: a secret in a log fails the test. */
+static int scan_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    const char *dot = strrchr(path, '.');
+    char **s;
+    char *text;
+    (void)sb;
+    (void)ftw;
+    if (flag != FTW_F || dot == NULL ||
+        (strcmp(dot, ".log") != 0 && strcmp(dot, ".out") != 0 && strcmp(dot, ".err") != 0))
+        return 0;
+    text = tu_read_file(path);
+    for (s = secrets(); text != NULL && *s != NULL; s++)
+        ck_assert_msg(strstr(text, *s) == NULL, "a configured secret appears in %s", path);
+    free(text);
+    return 0;
+}
+
 void tu_rmrf(const char *path)
 {
-    if (path != NULL)
-        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (path == NULL)
+        return;
+    nftw(path, scan_entry, 16, FTW_PHYS);
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 char *tu_write_file(const char *dir, const char *name, const char *text)
