@@ -199,8 +199,12 @@ static void *ingester_main(void *arg)
         /* Project only complete passes: a stopped pass may not have read the recalls of the
          * patients it changed yet, and the next pass does (their dirty marks stay). */
         memset(&ps, 0, sizeof(ps));
-        if (rep.complete && project_office(st, in->office, &ps) != ODSYNC_OK)
-            log_error("run", "office %s: projection failed", in->office->id);
+        if (rep.complete && project_office(st, in->office, &ps) != ODSYNC_OK) {
+            /* The dirty marks stay: try again soon; the pass does not count as finished. */
+            log_error("run", "office %s: projection failed; retrying in 1 s", in->office->id);
+            ingester_wait(in, 1000);
+            continue;
+        }
         log_info("run", "office %s: pass %s, %lld requests, %lld contacts changed", in->office->id,
                  rep.complete ? "complete" : "stopped", (long long)rep.requests,
                  (long long)ps.changed);

@@ -3,6 +3,7 @@
  */
 #include "store.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -349,17 +350,29 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql)
     return s;
 }
 
+/* SQLite has one write lock per database, and its busy handler is not fair: with dozens of
+ * connections in one process (an ingester per office, a worker per sink, the listener),
+ * a writer can lose the race for longer than the busy timeout. Writers of this process
+ * therefore queue on this mutex first, so they take turns and never time out on each
+ * other; the busy timeout is left for other processes (a CLI command beside the daemon). */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg)
 {
     int nested = !sqlite3_get_autocommit(st->db); /* inside a caller's transaction */
-    int rc = store_exec(st, nested ? "SAVEPOINT store_tx" : "BEGIN IMMEDIATE");
-    if (rc != ODSYNC_OK)
-        return rc;
-    rc = fn(st, arg);
-    if (rc == ODSYNC_OK)
-        rc = store_exec(st, nested ? "RELEASE store_tx" : "COMMIT");
-    if (rc != ODSYNC_OK)
-        sqlite3_exec(st->db, nested ? "ROLLBACK TO store_tx; RELEASE store_tx" : "ROLLBACK", NULL,
-                     NULL, NULL);
+    int rc;
+    if (!nested)
+        pthread_mutex_lock(&write_lock);
+    rc = store_exec(st, nested ? "SAVEPOINT store_tx" : "BEGIN IMMEDIATE");
+    if (rc == ODSYNC_OK) {
+        rc = fn(st, arg);
+        if (rc == ODSYNC_OK)
+            rc = store_exec(st, nested ? "RELEASE store_tx" : "COMMIT");
+        if (rc != ODSYNC_OK)
+            sqlite3_exec(st->db, nested ? "ROLLBACK TO store_tx; RELEASE store_tx" : "ROLLBACK",
+                         NULL, NULL, NULL);
+    }
+    if (!nested)
+        pthread_mutex_unlock(&write_lock);
     return rc;
 }

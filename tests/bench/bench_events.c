@@ -4,7 +4,8 @@
  *   1. ack latency of 1000-row batches posted one after another (p50, p99, max)
  *   2. sustained rows/s into the inbox with two posters
  *   3. event -> canonical store latency (p50, p99): one-row events, polling the store
- * usage: bench_events PORT CUSTOMER_KEY STORE_PATH BATCHES
+ * usage: bench_events PORT CUSTOMER_KEY STORE_PATH BATCHES [JSON_OUT]
+ * With JSON_OUT, the figures are also written there as one JSON object.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -127,13 +128,14 @@ int main(int argc, char **argv)
     struct http_client *c;
     struct poster ps[2];
     pthread_t th[2];
-    double *lat, t0, elapsed;
+    double *lat, t0, elapsed, seq_s, ack_p50, ack_p99, ack_max, rows_s, applied_s;
     sqlite3 *db = NULL;
+    FILE *json;
     int i, ok = 0, n_probe = 50;
     int64_t v;
 
-    if (argc != 5 || util_parse_i64(argv[1], 1, 65535, &v) != 0) {
-        fprintf(stderr, "usage: bench_events PORT CUSTOMER_KEY STORE_PATH BATCHES\n");
+    if ((argc != 5 && argc != 6) || util_parse_i64(argv[1], 1, 65535, &v) != 0) {
+        fprintf(stderr, "usage: bench_events PORT CUSTOMER_KEY STORE_PATH BATCHES [JSON_OUT]\n");
         return 2;
     }
     port = (int)v;
@@ -145,6 +147,7 @@ int main(int argc, char **argv)
     lat = calloc((size_t)(batches > n_probe ? batches : n_probe), sizeof(*lat));
 
     /* 1. ack latency, sequential */
+    seq_s = now_ms();
     for (i = 0; i < batches; i++) {
         char *b = make_batch(1 + i * 1000, 1000, "2026-11-27 09:00:00");
         t0 = now_ms();
@@ -152,7 +155,11 @@ int main(int argc, char **argv)
         lat[i] = now_ms() - t0;
         util_free(b);
     }
+    seq_s = (now_ms() - seq_s) / 1000.0;
     qsort(lat, (size_t)batches, sizeof(*lat), cmp_double);
+    ack_p50 = pct(lat, batches, 0.5);
+    ack_p99 = pct(lat, batches, 0.99);
+    ack_max = lat[batches - 1];
     printf("%-40s %d of %d acknowledged\n", "1000-row batches", ok, batches);
     printf("%-40s p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", "ack latency (target p99 <= 20 ms)",
            pct(lat, batches, 0.5), pct(lat, batches, 0.99), lat[batches - 1]);
@@ -168,6 +175,7 @@ int main(int argc, char **argv)
     for (i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     elapsed = (now_ms() - t0) / 1000.0;
+    rows_s = (double)(ps[0].ok + ps[1].ok) * 1000.0 / elapsed;
     printf("%-40s %.0f rows/s (%d rows in %.2f s)\n", "inbox intake, 2 posters (target >= 20000)",
            (double)(ps[0].ok + ps[1].ok) * 1000.0 / elapsed, (ps[0].ok + ps[1].ok) * 1000, elapsed);
 
@@ -178,8 +186,8 @@ int main(int argc, char **argv)
     t0 = now_ms();
     while (backlog(db) > 0 && now_ms() - t0 < 300000)
         usleep(100000);
-    printf("%-40s %.1f s after the burst\n", "inbox applied to the canonical store",
-           (now_ms() - t0) / 1000.0);
+    applied_s = (now_ms() - t0) / 1000.0;
+    printf("%-40s %.1f s after the burst\n", "inbox applied to the canonical store", applied_s);
     for (i = 0; i < n_probe; i++) {
         int patnum = 90000000 + i;
         char *b = make_batch(patnum, 1, "2026-11-27 10:00:00");
@@ -194,6 +202,17 @@ int main(int argc, char **argv)
     qsort(lat, (size_t)n_probe, sizeof(*lat), cmp_double);
     printf("%-40s p50 %.1f ms, p99 %.1f ms\n", "event -> canonical store (target p50 <= 50)",
            pct(lat, n_probe, 0.5), pct(lat, n_probe, 0.99));
+    if (argc == 6 && (json = fopen(argv[5], "w")) != NULL) {
+        fprintf(json,
+                "{\"batches\": %d, \"rows_per_batch\": 1000, \"acknowledged\": %d,"
+                " \"acks_per_s\": %.1f, \"ack_p50_ms\": %.2f, \"ack_p99_ms\": %.2f,"
+                " \"ack_max_ms\": %.2f, \"intake_rows_per_s\": %.0f,"
+                " \"inbox_applied_after_s\": %.2f, \"event_to_store_p50_ms\": %.2f,"
+                " \"event_to_store_p99_ms\": %.2f}\n",
+                batches, ok, (double)batches / seq_s, ack_p50, ack_p99, ack_max, rows_s, applied_s,
+                pct(lat, n_probe, 0.5), pct(lat, n_probe, 0.99));
+        fclose(json);
+    }
     sqlite3_close(db);
     free(lat);
     http_client_destroy(c);

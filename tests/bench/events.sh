@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # API Events intake benchmark: a real `odsync run` listening on loopback (its Open Dental
 # office points at a closed port, so only the webhook path works), driven by bench_events.
-#   BENCH_BATCHES (default 200) 1000-row batches per phase.
+#   BENCH_BATCHES (default 200) 1000-row batches per phase. Writes $BENCH_OUT/events.json.
 set -euo pipefail
 build=${1:-$(pwd)/build}
 batches=${BENCH_BATCHES:-200}
+out=${BENCH_OUT:-$build/bench}
 work=$(mktemp -d)
+mkdir -p "$out"
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 export BENCH_DEV=bench-developer BENCH_CUST=bench-customer-key
@@ -21,4 +23,5 @@ JSON
 pid=$!
 for _ in $(seq 100); do grep -q listening "$work/out" && break; sleep 0.1; done
 port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/out")
-"$build/bench/bench_events" "$port" "$BENCH_CUST" "$work/odsync.db" "$batches"
+"$build/bench/bench_events" "$port" "$BENCH_CUST" "$work/odsync.db" "$batches" \
+    "$out/events.json"

@@ -10,7 +10,7 @@ build=${1:-$(pwd)/build}
 patients=${BENCH_PATIENTS:-20000}
 mode=${BENCH_MODE:-local}
 throttle=${BENCH_THROTTLE_MS:-0}
-out="$build/bench"
+out=${BENCH_OUT:-$build/bench}
 work=$(mktemp -d)
 mkdir -p "$out"
 sim_pid=
