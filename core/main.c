@@ -1231,6 +1231,8 @@ static const struct command commands[] = {
      "Run the sync: one ingester per office (a pass every opendental.sync_interval_s, then\n"
      "the projection) and one delivery worker per sink, until SIGTERM/SIGINT, which drains\n"
      "the batches and pages in flight (within delivery.shutdown_timeout_ms) and exits.\n"
+     "SIGHUP reloads the config: a bad file is refused (logged) and the running config stays.\n"
+     "The listener serves API Events, provider webhooks, the dashboard and /metrics.\n"
      "  --until-idle    exit once every office finished a pass and no sink has anything\n"
      "                  pending or in flight (or is paused until an operator acts)\n"
      "  --deliver-only  no ingestion: deliver what is already queued\n"
