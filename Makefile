@@ -124,12 +124,16 @@ $(BUILD)/tests/abi/%.so: $(BUILD)/pobj/tests/abi/fixtures/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(PLUGIN_LDFLAGS) -o $@ $^
 
-$(BUILD)/contrib/fakes/%: $(BUILD)/obj/contrib/fakes/%.o $(CORE_LIB)
+# odsim and the fakes share contrib/serve (listen address, body slot, MHD callbacks).
+SERVE_OBJ := $(BUILD)/obj/contrib/serve/serve.o
+$(BUILD)/obj/contrib/%.o: CPPFLAGS += -Icontrib/serve
+
+$(BUILD)/contrib/fakes/%: $(BUILD)/obj/contrib/fakes/%.o $(SERVE_OBJ) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(CORE_LIBS)
 
 # The Open Dental simulator: every contrib/odsim/*.c makes one program.
-$(BUILD)/contrib/odsim/odsim: $(ODSIM_SRCS:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
+$(BUILD)/contrib/odsim/odsim: $(ODSIM_SRCS:%.c=$(BUILD)/obj/%.o) $(SERVE_OBJ) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(CORE_LIBS)
 

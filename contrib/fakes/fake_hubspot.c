@@ -49,6 +49,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "serve.h"
 #include "util.h"
 
 #define FAKE_LOG      "fake_hubspot"
@@ -124,11 +125,6 @@ struct fake {
     int64_t correlation;
     char *bearer;
     atomic_int stopping;
-};
-
-struct upload {
-    struct sbuf body;
-    int too_big;
 };
 
 /* An answer being built. status 0 means: reset the connection. */
@@ -1349,7 +1345,7 @@ static const char *object_type(const char *s, size_t n)
 
 /* Route and serve one data request; returns the route for the counters. */
 static enum route route_data(struct fake *f, struct MHD_Connection *conn, const char *url,
-                             const char *method, const struct upload *up, struct answer *a)
+                             const char *method, const struct serve_upload *up, struct answer *a)
 {
     static const char objects[] = "/crm/v3/objects/", props[] = "/crm/v3/properties/";
     enum route r = R_OTHER;
@@ -1733,8 +1729,8 @@ static int seed_properties(struct fake *f)
 }
 
 /* Serve an admin route; returns 1 when url is one. */
-static int route_admin(struct fake *f, const char *url, const char *method, const struct upload *up,
-                       struct answer *a)
+static int route_admin(struct fake *f, const char *url, const char *method,
+                       const struct serve_upload *up, struct answer *a)
 {
     char msg[160];
     if (strncmp(url, "/_", 2) != 0)
@@ -1805,7 +1801,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_data_size, void **req_cls)
 {
     struct fake *f = cls;
-    struct upload *up = *req_cls;
+    struct serve_upload *up = *req_cls;
     struct answer a = {.status = 0, .body = NULL, .type = NULL, .retry_after = -1};
     (void)version;
     if (up == NULL) {
@@ -1836,32 +1832,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         log_debug(FAKE_LOG, "%s %s (%zu bytes): %u", method, url, up->body.len, a.status);
     }
     return send_answer(conn, &a);
-}
-
-static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    struct upload *up = *req_cls;
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    if (up == NULL)
-        return;
-    sbuf_free(&up->body);
-    util_free(up);
-    *req_cls = NULL;
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char line[512];
-    size_t n;
-    (void)cls;
-    vsnprintf(line, sizeof(line), fmt, ap);
-    n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    log_debug("mhd", "%s", line);
 }
 
 /* ---- start-up ----------------------------------------------------------------------------- */
@@ -1922,24 +1892,6 @@ static void usage(FILE *out)
           "Prints \"listening on 127.0.0.1:PORT\" when ready. SIGTERM/SIGINT exit 0; bad flags "
           "exit 2.\n",
           out);
-}
-
-static int parse_listen(const char *s, struct sockaddr_in *addr)
-{
-    char host[64];
-    int64_t port;
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-        return ODSYNC_PARSE;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    memset(addr, 0, sizeof(*addr));
-    addr->sin_family = AF_INET;
-    if (inet_pton(AF_INET, host, &addr->sin_addr) != 1 ||
-        util_parse_i64(colon + 1, 0, 65535, &port) != ODSYNC_OK)
-        return ODSYNC_PARSE;
-    addr->sin_port = htons((uint16_t)port);
-    return ODSYNC_OK;
 }
 
 struct options {
@@ -2036,7 +1988,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fake_hubspot: --token is required (see --help)\n");
         goto cleanup;
     }
-    if (parse_listen(o.listen_at, &addr) != ODSYNC_OK) {
+    if (serve_parse_listen(o.listen_at, &addr) != ODSYNC_OK) {
         fprintf(stderr, "fake_hubspot: --listen: expected A.B.C.D:PORT, got \"%s\"\n", o.listen_at);
         goto cleanup;
     }
@@ -2067,10 +2019,10 @@ int main(int argc, char **argv)
     d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                              MHD_USE_POLL | MHD_USE_ERROR_LOG,
                          0, NULL, NULL, on_request, &f, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, serve_on_completed,
+                         NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                          MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_EXTERNAL_LOGGER,
-                         on_mhd_log, NULL, MHD_OPTION_END);
+                         serve_on_mhd_log, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "fake_hubspot: cannot listen on %s\n", o.listen_at);
         goto cleanup;

@@ -53,6 +53,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "serve.h"
 #include "util.h"
 
 #define FAKE_MAX_BODY     ((size_t)16 * 1024 * 1024)
@@ -151,12 +152,7 @@ struct fake {
 };
 
 /* One request's upload, kept in MHD's per-request pointer (owned by MHD's request; freed in
- * on_completed). */
-struct upload {
-    struct sbuf body; /* owned */
-    int too_big;
-};
-
+ * serve_on_completed). */
 /* An answer being built. status 0 means: reset the connection, send nothing. */
 struct answer {
     unsigned status;
@@ -742,7 +738,7 @@ cleanup:
 
 /* GET, POST or DELETE /_faults. POST changes the named settings (all or none); DELETE turns
  * every fault off (seed, retry-after and reset-after-rate kept). All answer the settings. */
-static void admin_faults(struct fake *f, const char *method, const struct upload *up,
+static void admin_faults(struct fake *f, const char *method, const struct serve_upload *up,
                          struct answer *a)
 {
     cJSON *body = NULL;
@@ -822,7 +818,7 @@ static void admin_reset(struct fake *f, struct answer *a)
 /* Route an admin request (url starts with "/_" and names an admin route). Returns 1 when url
  * is an admin route (a is then set), 0 when it is not. */
 static int route_admin(struct fake *f, struct MHD_Connection *conn, const char *url,
-                       const char *method, const struct upload *up, struct answer *a)
+                       const char *method, const struct serve_upload *up, struct answer *a)
 {
     int is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
     int state = strcmp(url, "/_state") == 0, faults = strcmp(url, "/_faults") == 0;
@@ -852,7 +848,8 @@ static int route_admin(struct fake *f, struct MHD_Connection *conn, const char *
 
 /* PUT /{entity}/{id} with a parsed body; up holds its text, stored as sent. */
 static void serve_put(struct fake *f, struct MHD_Connection *conn, const char *entity,
-                      const char *id, const cJSON *body, const struct upload *up, struct answer *a)
+                      const char *id, const cJSON *body, const struct serve_upload *up,
+                      struct answer *a)
 {
     const char *idem = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key");
     char num[24];
@@ -1036,7 +1033,7 @@ static enum fault decide_fault(struct fake *f, int64_t *delay_ms, int64_t *retry
 
 /* A data request: every URL that is not an admin route. url is the raw path. */
 static void route_data(struct fake *f, struct MHD_Connection *conn, const char *url,
-                       const char *method, const struct upload *up, struct answer *a)
+                       const char *method, const struct serve_upload *up, struct answer *a)
 {
     char *entity = NULL, *id = NULL;
     cJSON *body = NULL;
@@ -1122,7 +1119,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_data_size, void **req_cls)
 {
     struct fake *f = cls;
-    struct upload *up = *req_cls;
+    struct serve_upload *up = *req_cls;
     struct answer a = {.status = 0, .body = NULL, .type = NULL, .retry_after = -1};
     (void)version;
     if (up == NULL) {
@@ -1160,21 +1157,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return send_answer(conn, &a);
 }
 
-/* MHD completion callback: free the upload. */
-static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    struct upload *up = *req_cls;
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    if (up == NULL)
-        return;
-    sbuf_free(&up->body);
-    util_free(up);
-    *req_cls = NULL;
-}
-
 /* MHD unescape callback: keep the path as sent, so "/" inside an encoded id survives and
  * the routes decode each part themselves. */
 static size_t keep_escaped(void *cls, struct MHD_Connection *conn, char *s)
@@ -1182,20 +1164,6 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *conn, char *s)
     (void)cls;
     (void)conn;
     return strlen(s);
-}
-
-/* MHD's own messages: debug lines (an injected reset makes MHD report an "internal error"
- * for every one; failures that matter are reported by main itself). */
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char line[512];
-    size_t n;
-    (void)cls;
-    vsnprintf(line, sizeof(line), fmt, ap);
-    n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    log_debug("mhd", "%s", line);
 }
 
 /* ---- start-up ----------------------------------------------------------------------------- */
@@ -1278,25 +1246,6 @@ static void usage(FILE *out)
           "Prints \"listening on 127.0.0.1:PORT\" when ready. SIGTERM/SIGINT exit 0; bad flags "
           "exit 2.\n",
           out);
-}
-
-/* Parse "A.B.C.D:PORT" into addr. Returns ODSYNC_OK or ODSYNC_PARSE. */
-static int parse_listen(const char *s, struct sockaddr_in *addr)
-{
-    char host[64];
-    int64_t port;
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-        return ODSYNC_PARSE;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    memset(addr, 0, sizeof(*addr));
-    addr->sin_family = AF_INET;
-    if (inet_pton(AF_INET, host, &addr->sin_addr) != 1 ||
-        util_parse_i64(colon + 1, 0, 65535, &port) != ODSYNC_OK)
-        return ODSYNC_PARSE;
-    addr->sin_port = htons((uint16_t)port);
-    return ODSYNC_OK;
 }
 
 /* Command-line options; strings borrowed from argv. */
@@ -1390,7 +1339,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fake_rest_crm: --token is required (see --help)\n");
         goto cleanup;
     }
-    if (parse_listen(o.listen_at, &addr) != ODSYNC_OK) {
+    if (serve_parse_listen(o.listen_at, &addr) != ODSYNC_OK) {
         fprintf(stderr, "fake_rest_crm: --listen: expected A.B.C.D:PORT, got \"%s\"\n",
                 o.listen_at);
         goto cleanup;
@@ -1420,13 +1369,14 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
-            MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, &f, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped,
-        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)512, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                             MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                         0, NULL, NULL, on_request, &f, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, serve_on_completed,
+                         NULL, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_EXTERNAL_LOGGER,
+                         serve_on_mhd_log, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "fake_rest_crm: cannot listen on %s\n", o.listen_at);
         goto cleanup;

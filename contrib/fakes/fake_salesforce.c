@@ -50,6 +50,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "serve.h"
 #include "util.h"
 
 #define FAKE_LOG       "fake_salesforce"
@@ -151,11 +152,6 @@ struct fake {
     size_t n_routes;
     char base_url[64]; /* "http://127.0.0.1:PORT" */
     atomic_int stopping;
-};
-
-struct upload {
-    struct sbuf body;
-    int too_big;
 };
 
 /* An answer being built. */
@@ -1500,7 +1496,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_data_size, void **req_cls)
 {
     struct fake *f = cls;
-    struct upload *up = *req_cls;
+    struct serve_upload *up = *req_cls;
     struct answer a = {.status = 0};
     (void)version;
     if (up == NULL) {
@@ -1538,29 +1534,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         answer_sf_error(&a, 404, "NOT_FOUND", "The requested resource does not exist");
     }
     return send_answer(conn, &a);
-}
-
-static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    struct upload *up = *req_cls;
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    if (up == NULL)
-        return;
-    sbuf_free(&up->body);
-    util_free(up);
-    *req_cls = NULL;
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char line[512];
-    (void)cls;
-    vsnprintf(line, sizeof(line), fmt, ap);
-    line[strcspn(line, "\r\n")] = '\0';
-    log_debug("mhd", "%s", line);
 }
 
 /* ---- start-up ----------------------------------------------------------------------------- */
@@ -1637,25 +1610,6 @@ static void usage(FILE *out)
           "  --verbose                  one stderr line per request (never the body)\n"
           "  --help                     this text\n",
           out);
-}
-
-/* Parse "A.B.C.D:PORT". */
-static int parse_listen(const char *s, struct sockaddr_in *addr)
-{
-    char host[64];
-    int64_t port;
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-        return ODSYNC_PARSE;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    memset(addr, 0, sizeof(*addr));
-    addr->sin_family = AF_INET;
-    if (inet_pton(AF_INET, host, &addr->sin_addr) != 1 ||
-        util_parse_i64(colon + 1, 0, 65535, &port) != ODSYNC_OK)
-        return ODSYNC_PARSE;
-    addr->sin_port = htons((uint16_t)port);
-    return ODSYNC_OK;
 }
 
 struct options {
@@ -1769,7 +1723,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "fake_salesforce: empty External ID field name\n");
             goto cleanup;
         }
-    if (parse_listen(o.listen_at, &addr) != ODSYNC_OK) {
+    if (serve_parse_listen(o.listen_at, &addr) != ODSYNC_OK) {
         fprintf(stderr, "fake_salesforce: --listen: expected A.B.C.D:PORT, got \"%s\"\n",
                 o.listen_at);
         goto cleanup;
@@ -1797,10 +1751,10 @@ int main(int argc, char **argv)
     d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                              MHD_USE_POLL | MHD_USE_ERROR_LOG,
                          0, NULL, NULL, on_request, &f, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, serve_on_completed,
+                         NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                          MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)256, MHD_OPTION_EXTERNAL_LOGGER,
-                         on_mhd_log, NULL, MHD_OPTION_END);
+                         serve_on_mhd_log, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "fake_salesforce: cannot listen on %s\n", o.listen_at);
         goto cleanup;

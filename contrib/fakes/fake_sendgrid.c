@@ -53,6 +53,7 @@
 
 #include "http_client.h"
 #include "log.h"
+#include "serve.h"
 #include "util.h"
 
 #define FAKE_LOG           "fake_sendgrid"
@@ -104,11 +105,6 @@ struct fake {
     EVP_PKEY *key, *wrong_key;
     char *public_key_b64;
     atomic_int stopping;
-};
-
-struct upload {
-    struct sbuf body;
-    int too_big;
 };
 
 /* An answer being built. */
@@ -705,7 +701,7 @@ static enum route route_of(const char *url, const char *method, const char **lis
 }
 
 /* POST /v3/mail/send (f->lock held). */
-static void serve_mail(struct fake *f, const struct upload *up, struct answer *a)
+static void serve_mail(struct fake *f, const struct serve_upload *up, struct answer *a)
 {
     cJSON *mail = cJSON_ParseWithLength(up->body.data ? up->body.data : "", up->body.len);
     cJSON *out = cJSON_CreateObject();
@@ -855,7 +851,7 @@ static int rate_check(struct fake *f, struct answer *a)
 
 /* A data request: key, route, rate limit, faults, then the route itself. */
 static void route_data(struct fake *f, struct MHD_Connection *conn, const char *url,
-                       const char *method, const struct upload *up, struct answer *a)
+                       const char *method, const struct serve_upload *up, struct answer *a)
 {
     const char *list;
     int64_t group, delay;
@@ -1212,7 +1208,7 @@ static void admin_mail(struct fake *f, struct MHD_Connection *conn, struct answe
 }
 
 /* GET|POST /_faults. */
-static void admin_faults(struct fake *f, const char *method, const struct upload *up,
+static void admin_faults(struct fake *f, const char *method, const struct serve_upload *up,
                          struct answer *a)
 {
     cJSON *body = NULL, *out = NULL;
@@ -1270,7 +1266,7 @@ unlock:
 }
 
 /* POST /_suppress {"list","group_id"?,"emails":[...],"remove"?}. */
-static void admin_suppress(struct fake *f, const struct upload *up, struct answer *a)
+static void admin_suppress(struct fake *f, const struct serve_upload *up, struct answer *a)
 {
     cJSON *body = cJSON_ParseWithLength(up->body.data ? up->body.data : "", up->body.len);
     const char *list = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "list"));
@@ -1430,7 +1426,7 @@ static void tamper(char *payload, size_t len)
 
 /* POST /_events {"url","events":[...],"sign":"valid"|"wrong-key"|"none"|"garbage",
  * "tamper":bool,"timestamp":N}: sign and post the array, answer what the receiver said. */
-static void admin_events(struct fake *f, const struct upload *up, struct answer *a)
+static void admin_events(struct fake *f, const struct serve_upload *up, struct answer *a)
 {
     cJSON *body = cJSON_ParseWithLength(up->body.data ? up->body.data : "", up->body.len);
     const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "url"));
@@ -1532,7 +1528,7 @@ cleanup:
 
 /* Admin routes: returns 1 when url is one (a filled). */
 static int route_admin(struct fake *f, struct MHD_Connection *conn, const char *url,
-                       const char *method, const struct upload *up, struct answer *a)
+                       const char *method, const struct serve_upload *up, struct answer *a)
 {
     int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     if (strncmp(url, "/_", 2) != 0)
@@ -1567,7 +1563,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_data_size, void **req_cls)
 {
     struct fake *f = cls;
-    struct upload *up = *req_cls;
+    struct serve_upload *up = *req_cls;
     struct answer a;
     (void)version;
     memset(&a, 0, sizeof(a));
@@ -1595,32 +1591,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return send_answer(conn, &a);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    struct upload *up = *req_cls;
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    if (up == NULL)
-        return;
-    sbuf_free(&up->body);
-    util_free(up);
-    *req_cls = NULL;
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char line[512];
-    size_t n;
-    (void)cls;
-    vsnprintf(line, sizeof(line), fmt, ap);
-    n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    log_debug("mhd", "%s", line);
-}
-
 /* ---- start-up ----------------------------------------------------------------------------- */
 
 static void usage(FILE *out)
@@ -1645,24 +1615,6 @@ static void usage(FILE *out)
           "Prints \"listening on 127.0.0.1:PORT\" when ready. SIGTERM/SIGINT exit 0; bad flags "
           "exit 2.\n",
           out);
-}
-
-static int parse_listen(const char *s, struct sockaddr_in *addr)
-{
-    char host[64];
-    int64_t port;
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-        return ODSYNC_PARSE;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    memset(addr, 0, sizeof(*addr));
-    addr->sin_family = AF_INET;
-    if (inet_pton(AF_INET, host, &addr->sin_addr) != 1 ||
-        util_parse_i64(colon + 1, 0, 65535, &port) != ODSYNC_OK)
-        return ODSYNC_PARSE;
-    addr->sin_port = htons((uint16_t)port);
-    return ODSYNC_OK;
 }
 
 struct options {
@@ -1763,7 +1715,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fake_sendgrid: --api-key is required (see --help)\n");
         goto cleanup;
     }
-    if (parse_listen(o.listen_at, &addr) != ODSYNC_OK) {
+    if (serve_parse_listen(o.listen_at, &addr) != ODSYNC_OK) {
         fprintf(stderr, "fake_sendgrid: --listen: expected A.B.C.D:PORT, got \"%s\"\n",
                 o.listen_at);
         goto cleanup;
@@ -1813,10 +1765,10 @@ int main(int argc, char **argv)
     d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                              MHD_USE_POLL | MHD_USE_ERROR_LOG,
                          0, NULL, NULL, on_request, &f, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, serve_on_completed,
+                         NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                          MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)256, MHD_OPTION_EXTERNAL_LOGGER,
-                         on_mhd_log, NULL, MHD_OPTION_END);
+                         serve_on_mhd_log, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "fake_sendgrid: cannot listen on %s\n", o.listen_at);
         goto cleanup;

@@ -54,6 +54,7 @@
 
 #include "http_client.h"
 #include "log.h"
+#include "serve.h"
 #include "util.h"
 
 #define FAKE_LOG          "fake_twilio"
@@ -116,12 +117,6 @@ struct fake {
     const char *account_sid, *auth_token, *key_sid, *key_secret, *service_sid;
     const char *numbers; /* comma-separated numbers the account owns, or NULL = any */
     atomic_int stopping;
-};
-
-/* One request's upload, kept in MHD's per-request pointer (freed in on_completed). */
-struct upload {
-    struct sbuf body;
-    int too_big;
 };
 
 /* An answer being built. */
@@ -1065,7 +1060,7 @@ static cJSON *message_by_sid(struct fake *f, const char *sid)
 }
 
 /* POST …/Messages.json. */
-static void serve_send(struct fake *f, struct MHD_Connection *conn, const struct upload *up,
+static void serve_send(struct fake *f, struct MHD_Connection *conn, const struct serve_upload *up,
                        const char *user, struct answer *a)
 {
     struct form fm = {.n = 0};
@@ -1191,7 +1186,7 @@ static void serve_list(struct fake *f, struct MHD_Connection *conn, struct answe
 
 /* Route an API request (url decoded by MHD). */
 static void route_api(struct fake *f, struct MHD_Connection *conn, const char *url,
-                      const char *method, const struct upload *up, struct answer *a)
+                      const char *method, const struct serve_upload *up, struct answer *a)
 {
     char path_sid[64], msg[200], *user = NULL;
     const char *rest = url + strlen(FAKE_API);
@@ -1331,7 +1326,7 @@ static cJSON *settings_json(const struct settings *s)
 /* ---- admin routes ------------------------------------------------------------------------- */
 
 /* The upload parsed as a JSON object (caller frees), or NULL after a 400 answer. */
-static cJSON *admin_body(const struct upload *up, struct answer *a)
+static cJSON *admin_body(const struct serve_upload *up, struct answer *a)
 {
     cJSON *j = up->body.data != NULL ? cJSON_ParseWithLength(up->body.data, up->body.len) : NULL;
     if (!cJSON_IsObject(j)) {
@@ -1405,7 +1400,7 @@ static void admin_inbound_raw(struct fake *f, const cJSON *j, struct answer *a)
 
 /* POST /_inbound {"url","from","to","body", "message_sid"?, "public_url"?, "signing_token"?,
  * "unsigned"?} (or with "params": admin_inbound_raw). */
-static void admin_inbound(struct fake *f, const struct upload *up, struct answer *a)
+static void admin_inbound(struct fake *f, const struct serve_upload *up, struct answer *a)
 {
     struct kv params[16];
     struct delivery d;
@@ -1480,7 +1475,7 @@ cleanup:
 }
 
 /* POST /_status {"sid","status","error_code"?,"url"?,"signing_token"?,"unsigned"?}. */
-static void admin_status(struct fake *f, const struct upload *up, struct answer *a)
+static void admin_status(struct fake *f, const struct serve_upload *up, struct answer *a)
 {
     struct delivery d;
     cJSON *j = admin_body(up, a);
@@ -1620,7 +1615,7 @@ static void admin_state(struct fake *f, struct answer *a)
 }
 
 /* GET|POST /_faults. */
-static void admin_faults(struct fake *f, const char *method, const struct upload *up,
+static void admin_faults(struct fake *f, const char *method, const struct serve_upload *up,
                          struct answer *a)
 {
     char msg[96];
@@ -1663,7 +1658,7 @@ static void admin_faults(struct fake *f, const char *method, const struct upload
 }
 
 /* POST /_optouts {"number", "sender"?, "opt_out"?: bool (default true)}. */
-static void admin_optouts(struct fake *f, const struct upload *up, struct answer *a)
+static void admin_optouts(struct fake *f, const struct serve_upload *up, struct answer *a)
 {
     char now[24];
     cJSON *j = admin_body(up, a);
@@ -1709,7 +1704,7 @@ static void add_numbers(struct fake *f, const char *list, const char *kind)
 
 /* POST /_numbers {"invalid": [..], "landline": [..]}: numbers Twilio refuses with 21211 /
  * 21614. */
-static void admin_numbers(struct fake *f, const struct upload *up, struct answer *a)
+static void admin_numbers(struct fake *f, const struct serve_upload *up, struct answer *a)
 {
     static const char *const kinds[] = {"invalid", "landline"};
     cJSON *j = admin_body(up, a), *c;
@@ -1744,7 +1739,7 @@ static void admin_reset(struct fake *f, struct answer *a)
 
 /* Route an admin request; 0 when url is not an admin route. */
 static int route_admin(struct fake *f, struct MHD_Connection *conn, const char *url,
-                       const char *method, const struct upload *up, struct answer *a)
+                       const char *method, const struct serve_upload *up, struct answer *a)
 {
     int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     if (strncmp(url, "/_", 2) != 0)
@@ -1774,14 +1769,14 @@ static int route_admin(struct fake *f, struct MHD_Connection *conn, const char *
 
 /* ---- MHD callbacks ------------------------------------------------------------------------ */
 
-/* MHD access handler: collect the body (owned by *req_cls until on_completed), then route
+/* MHD access handler: collect the body (owned by *req_cls until serve_on_completed), then route
  * and answer. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
 {
     struct fake *f = cls;
-    struct upload *up = *req_cls;
+    struct serve_upload *up = *req_cls;
     struct answer a = {.status = 0, .body = NULL, .type = NULL, .retry_after = -1};
     (void)version;
     if (up == NULL) {
@@ -1813,34 +1808,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         log_debug(FAKE_LOG, "%s %s (%zu bytes): %u", method, url, up->body.len, a.status);
     }
     return send_answer(conn, &a);
-}
-
-/* MHD completion callback: free the request's upload. */
-static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    struct upload *up = *req_cls;
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    if (up == NULL)
-        return;
-    sbuf_free(&up->body);
-    util_free(up);
-    *req_cls = NULL;
-}
-
-/* MHD's own messages, as debug lines. */
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char line[512];
-    size_t n;
-    (void)cls;
-    vsnprintf(line, sizeof(line), fmt, ap);
-    n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    log_debug("mhd", "%s", line);
 }
 
 /* ---- start-up ----------------------------------------------------------------------------- */
@@ -1875,25 +1842,6 @@ static void usage(FILE *out)
         "Prints \"listening on 127.0.0.1:PORT\" when ready. SIGTERM/SIGINT exit 0; bad flags "
         "exit 2.\n",
         out);
-}
-
-/* Parse "A.B.C.D:PORT" into addr. */
-static int parse_listen(const char *s, struct sockaddr_in *addr)
-{
-    char host[64];
-    int64_t port;
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-        return ODSYNC_PARSE;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    memset(addr, 0, sizeof(*addr));
-    addr->sin_family = AF_INET;
-    if (inet_pton(AF_INET, host, &addr->sin_addr) != 1 ||
-        util_parse_i64(colon + 1, 0, 65535, &port) != ODSYNC_OK)
-        return ODSYNC_PARSE;
-    addr->sin_port = htons((uint16_t)port);
-    return ODSYNC_OK;
 }
 
 struct options {
@@ -2029,7 +1977,7 @@ int main(int argc, char **argv)
     }
     if (check_identity(&f) != ODSYNC_OK)
         goto cleanup;
-    if (parse_listen(o.listen_at, &addr) != ODSYNC_OK) {
+    if (serve_parse_listen(o.listen_at, &addr) != ODSYNC_OK) {
         fprintf(stderr, "fake_twilio: --listen: expected A.B.C.D:PORT, got \"%s\"\n", o.listen_at);
         goto cleanup;
     }
@@ -2067,9 +2015,9 @@ int main(int argc, char **argv)
     d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                              MHD_USE_POLL | MHD_USE_ERROR_LOG,
                          0, NULL, NULL, on_request, &f, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_EXTERNAL_LOGGER,
-                         on_mhd_log, NULL, MHD_OPTION_END);
+                         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, serve_on_completed,
+                         NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                         MHD_OPTION_EXTERNAL_LOGGER, serve_on_mhd_log, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "fake_twilio: cannot listen on %s\n", o.listen_at);
         goto cleanup;

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "odsim.h"
 #include "rest.h"
+#include "serve.h"
 #include "store.h"
 
 #define DEFAULT_DEV_KEY  "NFF6i0KrXrxDkZHt"
@@ -159,12 +160,6 @@ int req_is_loopback(const struct req *r)
 
 /* ---- HTTP -------------------------------------------------------------------------------- */
 
-/* One request's upload, kept in MHD's per-request pointer (freed in on_completed). */
-struct upload {
-    struct sbuf body; /* owned */
-    int too_big;
-};
-
 static void free_body(void *p)
 {
     util_free(p);
@@ -209,7 +204,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_data_size, void **req_cls)
 {
     struct sim *s = cls;
-    struct upload *up = *req_cls;
+    struct serve_upload *up = *req_cls;
     struct answer a = {.status = 0, .body = NULL, .retry_after = -1, .location = NULL};
     struct req r;
     (void)version;
@@ -254,32 +249,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     log_debug(ODSIM_LOG, "%s %s: %u", method, url, a.status);
     return send_answer(conn, &a);
-}
-
-static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    struct upload *up = *req_cls;
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    if (up == NULL)
-        return;
-    sbuf_free(&up->body);
-    util_free(up);
-    *req_cls = NULL;
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char line[512];
-    size_t n;
-    (void)cls;
-    vsnprintf(line, sizeof(line), fmt, ap);
-    n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    log_debug("mhd", "%s", line);
 }
 
 /* ---- command line ------------------------------------------------------------------------ */
@@ -331,24 +300,6 @@ struct options {
     struct faults faults;
     struct events_options events;
 };
-
-static int parse_listen(const char *s, struct sockaddr_in *addr)
-{
-    char host[64];
-    int64_t port;
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-        return ODSYNC_PARSE;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    memset(addr, 0, sizeof(*addr));
-    addr->sin_family = AF_INET;
-    if (inet_pton(AF_INET, host, &addr->sin_addr) != 1 ||
-        util_parse_i64(colon + 1, 0, 65535, &port) != ODSYNC_OK)
-        return ODSYNC_PARSE;
-    addr->sin_port = htons((uint16_t)port);
-    return ODSYNC_OK;
-}
 
 /* Parse argv into o ("--name VALUE" or "--name=VALUE"). Returns ODSYNC_OK or ODSYNC_PARSE
  * after printing why. */
@@ -485,7 +436,7 @@ int main(int argc, char **argv)
         rc = 0;
         goto cleanup;
     }
-    if (parse_listen(o.listen_at, &addr) != ODSYNC_OK) {
+    if (serve_parse_listen(o.listen_at, &addr) != ODSYNC_OK) {
         fprintf(stderr, "odsim: --listen: expected A.B.C.D:PORT, got \"%s\"\n", o.listen_at);
         goto cleanup;
     }
@@ -582,10 +533,10 @@ int main(int argc, char **argv)
     d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                              MHD_USE_POLL | MHD_USE_ERROR_LOG,
                          0, NULL, NULL, on_request, &s, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, serve_on_completed,
+                         NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                          MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_EXTERNAL_LOGGER,
-                         on_mhd_log, NULL, MHD_OPTION_END);
+                         serve_on_mhd_log, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "odsim: cannot listen on %s\n", o.listen_at);
         goto cleanup;

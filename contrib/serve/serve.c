@@ -1,0 +1,51 @@
+/*
+ * serve.c: listen address, body slot and callbacks shared by odsim and the fakes.
+ */
+#include "serve.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+int serve_parse_listen(const char *s, struct sockaddr_in *addr)
+{
+    char host[64];
+    int64_t port;
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
+        return ODSYNC_PARSE;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    memset(addr, 0, sizeof(*addr));
+    addr->sin_family = AF_INET;
+    if (inet_pton(AF_INET, host, &addr->sin_addr) != 1 ||
+        util_parse_i64(colon + 1, 0, 65535, &port) != ODSYNC_OK)
+        return ODSYNC_PARSE;
+    addr->sin_port = htons((uint16_t)port);
+    return ODSYNC_OK;
+}
+
+void serve_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                        enum MHD_RequestTerminationCode toe)
+{
+    struct serve_upload *up = *req_cls;
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (up == NULL)
+        return;
+    sbuf_free(&up->body);
+    util_free(up);
+    *req_cls = NULL;
+}
+
+void serve_on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\r\n")] = '\0';
+    log_debug("mhd", "%s", line);
+}

@@ -1,0 +1,35 @@
+/*
+ * serve: the scaffolding the Open Dental simulator and every provider fake share — the
+ * listen address, a request body collected across libmicrohttpd's calls, the completion
+ * and logging callbacks. Each program keeps its own routes and state; this is only what
+ * was the same in all of them.
+ */
+#ifndef ODSYNC_SERVE_H
+#define ODSYNC_SERVE_H
+
+#include <stdarg.h>
+
+#include <microhttpd.h>
+#include <netinet/in.h>
+
+#include "util.h"
+
+/* A request body as it arrives. Owned by libmicrohttpd's per-request slot (*req_cls):
+ * allocated by the program's access handler on the first call, freed by
+ * serve_on_completed. */
+struct serve_upload {
+    struct sbuf body; /* owned */
+    int too_big;      /* the body passed the program's limit and was dropped */
+};
+
+/* Parse "A.B.C.D:PORT" (port 0 = a free one) into addr. ODSYNC_OK or ODSYNC_PARSE. */
+int serve_parse_listen(const char *s, struct sockaddr_in *addr);
+
+/* MHD_OPTION_NOTIFY_COMPLETED callback: frees the request's struct serve_upload. */
+void serve_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                        enum MHD_RequestTerminationCode toe);
+
+/* MHD_OPTION_EXTERNAL_LOGGER callback: libmicrohttpd's messages as debug log lines. */
+void serve_on_mhd_log(void *cls, const char *fmt, va_list ap);
+
+#endif
