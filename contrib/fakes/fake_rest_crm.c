@@ -1363,20 +1363,9 @@ int main(int argc, char **argv)
         goto cleanup;
 
     /* MHD's threads inherit this mask, so only sigwait() below sees the signals. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    serve_block_signals(&sigs);
 
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                             MHD_USE_POLL | MHD_USE_ERROR_LOG,
-                         0, NULL, NULL, on_request, &f, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, serve_on_completed,
-                         NULL, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_EXTERNAL_LOGGER,
-                         serve_on_mhd_log, NULL, MHD_OPTION_END);
+    d = serve_start(&addr, on_request, &f, keep_escaped);
     if (d == NULL) {
         fprintf(stderr, "fake_rest_crm: cannot listen on %s\n", o.listen_at);
         goto cleanup;

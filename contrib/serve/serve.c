@@ -4,6 +4,7 @@
 #include "serve.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,4 +49,32 @@ void serve_on_mhd_log(void *cls, const char *fmt, va_list ap)
     vsnprintf(line, sizeof(line), fmt, ap);
     line[strcspn(line, "\r\n")] = '\0';
     log_debug("mhd", "%s", line);
+}
+
+void serve_block_signals(sigset_t *sigs)
+{
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGTERM);
+    sigaddset(sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+struct MHD_Daemon *serve_start(const struct sockaddr_in *addr, MHD_AccessHandlerCallback handler,
+                               void *cls, serve_unescape_fn unescape)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (unescape != NULL)
+        return MHD_start_daemon(flags, 0, NULL, NULL, handler, cls, MHD_OPTION_SOCK_ADDR,
+                                (const struct sockaddr *)addr, MHD_OPTION_NOTIFY_COMPLETED,
+                                serve_on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+                                NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512,
+                                MHD_OPTION_EXTERNAL_LOGGER, serve_on_mhd_log, NULL, MHD_OPTION_END);
+    return MHD_start_daemon(flags, 0, NULL, NULL, handler, cls, MHD_OPTION_SOCK_ADDR,
+                            (const struct sockaddr *)addr, MHD_OPTION_NOTIFY_COMPLETED,
+                            serve_on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512,
+                            MHD_OPTION_EXTERNAL_LOGGER, serve_on_mhd_log, NULL, MHD_OPTION_END);
 }

@@ -7,6 +7,7 @@
 #ifndef ODSYNC_SERVE_H
 #define ODSYNC_SERVE_H
 
+#include <signal.h>
 #include <stdarg.h>
 
 #include <microhttpd.h>
@@ -24,6 +25,20 @@ struct serve_upload {
 
 /* Parse "A.B.C.D:PORT" (port 0 = a free one) into addr. ODSYNC_OK or ODSYNC_PARSE. */
 int serve_parse_listen(const char *s, struct sockaddr_in *addr);
+
+/* Block SIGTERM and SIGINT (the MHD threads started after inherit the mask, so only the
+ * main thread's sigwait() sees them) and ignore SIGPIPE. sigs is filled for sigwait. */
+void serve_block_signals(sigset_t *sigs);
+
+/* MHD_OPTION_UNESCAPE_CALLBACK's callback type. */
+typedef size_t (*serve_unescape_fn)(void *cls, struct MHD_Connection *conn, char *s);
+
+/* Start libmicrohttpd on addr: a thread per connection, handler(cls) for every request,
+ * the body slot freed by serve_on_completed, its messages logged at debug level, idle
+ * connections closed after 120 s. unescape (may be NULL: MHD's own) sees every URL first.
+ * NULL when it cannot listen. */
+struct MHD_Daemon *serve_start(const struct sockaddr_in *addr, MHD_AccessHandlerCallback handler,
+                               void *cls, serve_unescape_fn unescape);
 
 /* MHD_OPTION_NOTIFY_COMPLETED callback: frees the request's struct serve_upload. */
 void serve_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
