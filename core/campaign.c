@@ -18,14 +18,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "jsonpath.h"
 #include "template.h"
 #include "tz.h"
 #include "util.h"
 
-#define CPATH_MAX 256 /* JSON path buffer; longer paths are truncated (they only go in errors) */
+#define CPATH_MAX JSONPATH_MAX
 #define CMSG_MAX  512
-#define SHOW_MAX  64 /* bytes of a user value quoted in a message */
-#define SHOW_BUF  (SHOW_MAX * 2 + 8)
+#define SHOW_BUF  JSONPATH_SHOW_BUF
 
 #define DEFAULT_EXPIRE_HOURS    72
 #define DEFAULT_DUE_SOON_DAYS   14
@@ -130,18 +130,10 @@ static int bfail(struct bctx *b, int status, const char *path, const char *fmt, 
  * status, so callers can write `return bfail(...)`. */
 static int bfail(struct bctx *b, int status, const char *path, const char *fmt, ...)
 {
-    char msg[CMSG_MAX];
     va_list ap;
-
     va_start(ap, fmt);
-    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    status = jsonpath_verror(b->err, b->errlen, b->origin, status, path, fmt, ap);
     va_end(ap);
-    if (b->err == NULL || b->errlen == 0)
-        return status;
-    if (path != NULL && path[0] != '\0')
-        (void)util_fmt(b->err, b->errlen, "%s: %s: %s", b->origin, path, msg);
-    else
-        (void)util_fmt(b->err, b->errlen, "%s: %s", b->origin, msg);
     return status;
 }
 
@@ -149,91 +141,6 @@ static int bfail(struct bctx *b, int status, const char *path, const char *fmt, 
 static int bnomem(struct bctx *b)
 {
     return bfail(b, ODSYNC_NOMEM, NULL, "out of memory");
-}
-
-/* Write s into buf (size SHOW_BUF) for quoting inside "...": control bytes become '?', '"'
- * and '\\' are escaped, at most SHOW_MAX bytes are kept (then "..."). Returns buf. */
-static const char *show(char *buf, const char *s)
-{
-    size_t i = 0, o = 0;
-
-    for (; s[i] != '\0' && i < SHOW_MAX; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            buf[o++] = '\\';
-            buf[o++] = (char)ch;
-        } else if (ch < 0x20 || ch == 0x7f) {
-            buf[o++] = '?';
-        } else {
-            buf[o++] = (char)ch;
-        }
-    }
-    if (s[i] != '\0') {
-        while (o > 0 && ((unsigned char)buf[o - 1] & 0xC0) == 0x80)
-            o--;
-        if (o > 0 && ((unsigned char)buf[o - 1] & 0xC0) == 0xC0)
-            o--;
-        memcpy(buf + o, "...", 3);
-        o += 3;
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-/* A JSON value's type in words, for "expected X, got Y". Static storage. */
-static const char *json_type(const cJSON *v)
-{
-    if (cJSON_IsString(v))
-        return "string";
-    if (cJSON_IsNumber(v))
-        return "number";
-    if (cJSON_IsBool(v))
-        return "boolean";
-    if (cJSON_IsNull(v))
-        return "null";
-    if (cJSON_IsArray(v))
-        return "array";
-    if (cJSON_IsObject(v))
-        return "object";
-    return "invalid value";
-}
-
-/* 1 when key can follow a '.' in a path (letters, digits, '_', '-'). */
-static int plain_key(const char *key)
-{
-    size_t i;
-    if (key[0] == '\0' || strlen(key) > SHOW_MAX)
-        return 0;
-    for (i = 0; key[i] != '\0'; i++) {
-        unsigned char ch = (unsigned char)key[i];
-        if (!(isalnum(ch) || ch == '_' || ch == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-/* dst = parent.key, or parent["key"] for keys that are not plain words; just key when parent
- * is empty. Truncation is accepted: paths only go into messages. */
-static void path_key(char *dst, size_t n, const char *parent, const char *key)
-{
-    char shown[SHOW_BUF];
-    if (!plain_key(key))
-        (void)util_fmt(dst, n, "%s[\"%s\"]", parent, show(shown, key));
-    else if (parent[0] == '\0')
-        (void)util_fmt(dst, n, "%s", key);
-    else
-        (void)util_fmt(dst, n, "%s.%s", parent, key);
-}
-
-/* Index of s in list, or -1. */
-static int find_word(const char *s, const char *const *list, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++) {
-        if (strcmp(s, list[i]) == 0)
-            return (int)i;
-    }
-    return -1;
 }
 
 /* Set up l from two borrowed objects (each may be NULL) and their paths. */
@@ -256,12 +163,12 @@ static const cJSON *pick(const struct layers *l, const char *key, char *path, si
     if (l->office != NULL)
         v = cJSON_GetObjectItemCaseSensitive(l->office, key);
     if (v != NULL) {
-        path_key(path, n, l->office_path, key);
+        jsonpath_key(path, n, l->office_path, key);
         return v;
     }
     if (l->top != NULL)
         v = cJSON_GetObjectItemCaseSensitive(l->top, key);
-    path_key(path, n, l->top_path, key);
+    jsonpath_key(path, n, l->top_path, key);
     return v;
 }
 
@@ -270,7 +177,7 @@ static int want_object_or_null(struct bctx *b, const cJSON *v, const char *path)
 {
     if (v == NULL || cJSON_IsObject(v))
         return ODSYNC_OK;
-    return bfail(b, ODSYNC_CONFIG, path, "expected an object, got %s", json_type(v));
+    return bfail(b, ODSYNC_CONFIG, path, "expected an object, got %s", jsonpath_type(v));
 }
 
 /* Refuse any member of obj (at path; may be NULL) whose key is in neither list. */
@@ -284,10 +191,10 @@ static int check_keys(struct bctx *b, const cJSON *obj, const char *path, const 
         return ODSYNC_OK;
     cJSON_ArrayForEach(it, obj)
     {
-        if (find_word(it->string, k1, n1) >= 0 ||
-            (k2 != NULL && find_word(it->string, k2, n2) >= 0))
+        if (jsonpath_find_word(it->string, k1, n1) >= 0 ||
+            (k2 != NULL && jsonpath_find_word(it->string, k2, n2) >= 0))
             continue;
-        path_key(kpath, sizeof(kpath), path, it->string);
+        jsonpath_key(kpath, sizeof(kpath), path, it->string);
         return bfail(b, ODSYNC_CONFIG, kpath, "unknown key%s%s", what != NULL ? " " : "",
                      what != NULL ? what : "");
     }
@@ -302,8 +209,8 @@ static int check_note(struct bctx *b, const cJSON *obj, const char *path)
 
     if (v == NULL || cJSON_IsString(v))
         return ODSYNC_OK;
-    path_key(npath, sizeof(npath), path, "note");
-    return bfail(b, ODSYNC_CONFIG, npath, "expected a string, got %s", json_type(v));
+    jsonpath_key(npath, sizeof(npath), path, "note");
+    return bfail(b, ODSYNC_CONFIG, npath, "expected a string, got %s", jsonpath_type(v));
 }
 
 /* ---- typed getters: absent keeps *out ---------------------------------------------------- */
@@ -320,7 +227,7 @@ static int get_int(struct bctx *b, const struct layers *l, const char *key, int6
         return ODSYNC_OK;
     if (!cJSON_IsNumber(v))
         return bfail(b, ODSYNC_CONFIG, path, "expected a whole number %lld-%lld, got %s",
-                     (long long)lo, (long long)hi, json_type(v));
+                     (long long)lo, (long long)hi, jsonpath_type(v));
     d = v->valuedouble;
     if (!(d >= (double)lo && d <= (double)hi) || d != (double)(int64_t)d)
         return bfail(b, ODSYNC_CONFIG, path, "expected a whole number %lld-%lld, got %.15g",
@@ -338,7 +245,7 @@ static int get_bool(struct bctx *b, const struct layers *l, const char *key, int
     if (v == NULL)
         return ODSYNC_OK;
     if (!cJSON_IsBool(v))
-        return bfail(b, ODSYNC_CONFIG, path, "expected true or false, got %s", json_type(v));
+        return bfail(b, ODSYNC_CONFIG, path, "expected true or false, got %s", jsonpath_type(v));
     *out = cJSON_IsTrue(v) ? 1 : 0;
     return ODSYNC_OK;
 }
@@ -356,7 +263,7 @@ static int get_str(struct bctx *b, const struct layers *l, const char *key, char
     if (v == NULL)
         return ODSYNC_OK;
     if (!cJSON_IsString(v) || v->valuestring == NULL)
-        return bfail(b, ODSYNC_CONFIG, path, "expected a string, got %s", json_type(v));
+        return bfail(b, ODSYNC_CONFIG, path, "expected a string, got %s", jsonpath_type(v));
     if (v->valuestring[0] == '\0')
         return bfail(b, ODSYNC_CONFIG, path, "must not be empty");
     util_free(*out);
@@ -384,7 +291,8 @@ static int get_link(struct bctx *b, const struct layers *l, const char *key, cha
                          (strncmp(s, "http://", 7) == 0 && s[7] != '\0')))
         return ODSYNC_OK;
     return bfail(b, ODSYNC_CONFIG, path,
-                 "expected an https:// or http:// URL without spaces, got \"%s\"", show(shown, s));
+                 "expected an https:// or http:// URL without spaces, got \"%s\"",
+                 jsonpath_show(shown, s));
 }
 
 /* "key": one of words (a string); *out gets its index. */
@@ -399,7 +307,7 @@ static int get_word(struct bctx *b, const struct layers *l, const char *key,
     if (v == NULL)
         return ODSYNC_OK;
     if (cJSON_IsString(v) && v->valuestring != NULL) {
-        idx = find_word(v->valuestring, words, n);
+        idx = jsonpath_find_word(v->valuestring, words, n);
         if (idx >= 0) {
             *out = idx;
             return ODSYNC_OK;
@@ -411,9 +319,9 @@ static int get_word(struct bctx *b, const struct layers *l, const char *key,
         used = strlen(list);
     }
     if (!cJSON_IsString(v) || v->valuestring == NULL)
-        return bfail(b, ODSYNC_CONFIG, path, "expected %s, got %s", list, json_type(v));
+        return bfail(b, ODSYNC_CONFIG, path, "expected %s, got %s", list, jsonpath_type(v));
     return bfail(b, ODSYNC_CONFIG, path, "expected %s, got \"%s\"", list,
-                 show(shown, v->valuestring));
+                 jsonpath_show(shown, v->valuestring));
 }
 
 /* ---- campaigns ----------------------------------------------------------------------------- */
@@ -431,18 +339,18 @@ static int get_channels(struct bctx *b, const struct layers *l, struct campaign 
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
         return bfail(b, ODSYNC_CONFIG, path,
                      "expected a non-empty array of \"sms\" and \"email\", got %s",
-                     cJSON_IsArray(v) ? "an empty array" : json_type(v));
+                     cJSON_IsArray(v) ? "an empty array" : jsonpath_type(v));
     c->n_channels = 0;
     cJSON_ArrayForEach(it, v)
     {
         (void)util_fmt(ipath, sizeof(ipath), "%s[%zu]", path, i++);
         if (!cJSON_IsString(it) || it->valuestring == NULL)
             return bfail(b, ODSYNC_CONFIG, ipath, "expected \"sms\" or \"email\", got %s",
-                         json_type(it));
-        ch = find_word(it->valuestring, channel_names, CAMPAIGN_CHANNEL_COUNT);
+                         jsonpath_type(it));
+        ch = jsonpath_find_word(it->valuestring, channel_names, CAMPAIGN_CHANNEL_COUNT);
         if (ch < 0)
             return bfail(b, ODSYNC_CONFIG, ipath, "expected \"sms\" or \"email\", got \"%s\"",
-                         show(shown, it->valuestring));
+                         jsonpath_show(shown, it->valuestring));
         for (j = 0; j < c->n_channels; j++) {
             if (c->channels[j] == ch)
                 return bfail(b, ODSYNC_CONFIG, ipath, "\"%s\" is listed twice", channel_names[ch]);
@@ -463,7 +371,7 @@ static int get_overdue(struct bctx *b, const struct layers *l, struct campaign *
         return ODSYNC_OK;
     if (!cJSON_IsArray(v))
         return bfail(b, ODSYNC_CONFIG, path, "expected an array of whole numbers, got %s",
-                     json_type(v));
+                     jsonpath_type(v));
     if (cJSON_GetArraySize(v) > CAMPAIGN_MAX_OVERDUE)
         return bfail(b, ODSYNC_CONFIG, path, "expected at most %d thresholds, got %d",
                      CAMPAIGN_MAX_OVERDUE, cJSON_GetArraySize(v));
@@ -474,7 +382,7 @@ static int get_overdue(struct bctx *b, const struct layers *l, struct campaign *
         (void)util_fmt(ipath, sizeof(ipath), "%s[%zu]", path, i);
         if (!cJSON_IsNumber(it))
             return bfail(b, ODSYNC_CONFIG, ipath, "expected a whole number 1-3650, got %s",
-                         json_type(it));
+                         jsonpath_type(it));
         if (!(d >= 1.0 && d <= 3650.0) || d != (double)(int64_t)d)
             return bfail(b, ODSYNC_CONFIG, ipath, "expected a whole number 1-3650, got %.15g", d);
         if (i > 0 && (int64_t)d <= c->overdue_days[i - 1])
@@ -511,7 +419,7 @@ static int get_stages(struct bctx *b, const struct layers *l, struct campaign *c
         return ODSYNC_OK;
     if (!cJSON_IsArray(v))
         return bfail(b, ODSYNC_CONFIG, path, "expected an array of stage names, got %s",
-                     json_type(v));
+                     jsonpath_type(v));
     list[0] = '\0';
     for (s = RECALL_STAGE_DUE_SOON; s <= last; s++) {
         (void)util_fmt(list + used, sizeof(list) - used, "%s\"%s\"", s == 1 ? "" : ", ",
@@ -524,14 +432,15 @@ static int get_stages(struct bctx *b, const struct layers *l, struct campaign *c
         int found = -1;
         (void)util_fmt(ipath, sizeof(ipath), "%s[%zu]", path, i++);
         if (!cJSON_IsString(it) || it->valuestring == NULL)
-            return bfail(b, ODSYNC_CONFIG, ipath, "expected a stage name, got %s", json_type(it));
+            return bfail(b, ODSYNC_CONFIG, ipath, "expected a stage name, got %s",
+                         jsonpath_type(it));
         for (s = RECALL_STAGE_DUE_SOON; s <= last && found < 0; s++) {
             if (strcmp(it->valuestring, campaign_stage_name(c, s, name, sizeof(name))) == 0)
                 found = s;
         }
         if (found < 0)
             return bfail(b, ODSYNC_CONFIG, ipath, "unknown stage \"%s\" (stages: %s)",
-                         show(shown, it->valuestring), list);
+                         jsonpath_show(shown, it->valuestring), list);
         if (c->remind_stages & (1u << found))
             return bfail(b, ODSYNC_CONFIG, ipath, "stage \"%s\" is listed twice", it->valuestring);
         c->remind_stages |= 1u << found;
@@ -551,7 +460,7 @@ static int get_template(struct bctx *b, const struct layers *l, const char *key,
 
     if (v != NULL) {
         if (!cJSON_IsString(v) || v->valuestring == NULL)
-            return bfail(b, ODSYNC_CONFIG, path, "expected a string, got %s", json_type(v));
+            return bfail(b, ODSYNC_CONFIG, path, "expected a string, got %s", jsonpath_type(v));
         text = v->valuestring;
     }
     rc = template_compile(text, channel, path, out, terr, sizeof(terr));
@@ -800,16 +709,16 @@ static int get_quiet_hours(struct bctx *b, const struct layers *l, struct campai
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2)
         return bfail(b, ODSYNC_CONFIG, path,
                      "expected an array of two \"HH:MM\" strings [start, end], got %s",
-                     cJSON_IsArray(v) ? "another length" : json_type(v));
+                     cJSON_IsArray(v) ? "another length" : jsonpath_type(v));
     cJSON_ArrayForEach(it, v)
     {
         (void)util_fmt(ipath, sizeof(ipath), "%s[%d]", path, i);
         if (!cJSON_IsString(it) || it->valuestring == NULL)
-            return bfail(b, ODSYNC_CONFIG, ipath, "expected \"HH:MM\", got %s", json_type(it));
+            return bfail(b, ODSYNC_CONFIG, ipath, "expected \"HH:MM\", got %s", jsonpath_type(it));
         mins[i] = parse_hhmm(it->valuestring, i == 1);
         if (mins[i] < 0)
             return bfail(b, ODSYNC_CONFIG, ipath, "expected \"HH:MM\", got \"%s\"",
-                         show(shown, it->valuestring));
+                         jsonpath_show(shown, it->valuestring));
         i++;
     }
     if (mins[0] >= mins[1])
@@ -929,8 +838,8 @@ static int check_campaigns_shape(struct bctx *b, const cJSON *obj, const char *p
         return rc;
     cJSON_ArrayForEach(it, obj)
     {
-        path_key(kpath, sizeof(kpath), path, it->string);
-        if (find_word(it->string, kind_names, CAMPAIGN_COUNT) < 0)
+        jsonpath_key(kpath, sizeof(kpath), path, it->string);
+        if (jsonpath_find_word(it->string, kind_names, CAMPAIGN_COUNT) < 0)
             return bfail(b, ODSYNC_CONFIG, kpath,
                          "unknown campaign (expected \"recall\", \"reactivation\" or "
                          "\"review\")");

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "campaign.h"
+#include "jsonpath.h"
 #include "log.h"
 #include "tz.h"
 #include "util.h"
@@ -36,9 +37,8 @@
 #define DEFAULT_LOG_FORMAT "text"
 #define DEFAULT_TIER       "read_all"
 #define DEFAULT_TZDIR      "/usr/share/zoneinfo"
-#define JPATH_MAX          256 /* JSON path buffer; longer paths are truncated */
-#define SHOW_MAX           64  /* bytes of a user value echoed in a message */
-#define SHOW_BUF           (SHOW_MAX * 2 + 8)
+#define JPATH_MAX          JSONPATH_MAX
+#define SHOW_BUF           JSONPATH_SHOW_BUF
 #define EXCERPT_MAX        24 /* characters of a syntax error's excerpt */
 #define ID_MAX             32 /* instance names and office ids */
 #define MAX_DEPTH          64 /* nesting accepted anywhere in the file */
@@ -74,18 +74,10 @@ static int fail(struct ctx *c, int status, const char *path, const char *fmt, ..
  * caller's buffer. Returns status, so callers can write `return fail(...)`. */
 static int fail(struct ctx *c, int status, const char *path, const char *fmt, ...)
 {
-    char msg[MSG_MAX];
     va_list ap;
-
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    status = jsonpath_verror(c->err, c->errlen, c->origin, status, path, fmt, ap);
     va_end(ap);
-    if (c->err == NULL || c->errlen == 0)
-        return status;
-    if (path != NULL && path[0] != '\0')
-        (void)util_fmt(c->err, c->errlen, "%s: %s: %s", c->origin, path, msg);
-    else
-        (void)util_fmt(c->err, c->errlen, "%s: %s", c->origin, msg);
     return status;
 }
 
@@ -95,85 +87,9 @@ static int nomem(struct ctx *c)
     return fail(c, ODSYNC_NOMEM, NULL, "out of memory");
 }
 
-/* Write s into buf (size SHOW_BUF) for quoting inside "...": control bytes become '?', '"'
- * and '\\' are escaped, and at most SHOW_MAX bytes are kept (then "..."). Returns buf. */
-static const char *show(char *buf, const char *s)
-{
-    size_t i = 0, o = 0;
-
-    for (; s[i] != '\0' && i < SHOW_MAX; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            buf[o++] = '\\';
-            buf[o++] = (char)ch;
-        } else if (ch < 0x20 || ch == 0x7f) {
-            buf[o++] = '?';
-        } else {
-            buf[o++] = (char)ch;
-        }
-    }
-    if (s[i] != '\0') {
-        /* do not cut a UTF-8 sequence in half */
-        while (o > 0 && ((unsigned char)buf[o - 1] & 0xC0) == 0x80)
-            o--;
-        if (o > 0 && ((unsigned char)buf[o - 1] & 0xC0) == 0xC0)
-            o--;
-        memcpy(buf + o, "...", 3);
-        o += 3;
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-/* 1 when key can be written after a '.' in a path (letters, digits, '_', '-'). */
-static int plain_key(const char *key)
-{
-    size_t i;
-    if (key[0] == '\0' || strlen(key) > SHOW_MAX)
-        return 0;
-    for (i = 0; key[i] != '\0'; i++) {
-        char ch = key[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-/* dst = parent.key ("key" at the top level); keys that are not plain words are written
- * parent["key"]. Truncation is accepted: paths only go into messages. */
-static void path_key(char *dst, size_t n, const char *parent, const char *key)
-{
-    char shown[SHOW_BUF];
-    if (!plain_key(key))
-        (void)util_fmt(dst, n, "%s[\"%s\"]", parent, show(shown, key));
-    else if (parent[0] == '\0')
-        (void)util_fmt(dst, n, "%s", key);
-    else
-        (void)util_fmt(dst, n, "%s.%s", parent, key);
-}
-
-/* dst = parent[i]. */
-static void path_index(char *dst, size_t n, const char *parent, size_t i)
-{
-    (void)util_fmt(dst, n, "%s[%zu]", parent, i);
-}
-
 const char *config_json_type(const cJSON *v)
 {
-    if (cJSON_IsString(v))
-        return "string";
-    if (cJSON_IsNumber(v))
-        return "number";
-    if (cJSON_IsBool(v))
-        return "boolean";
-    if (cJSON_IsNull(v))
-        return "null";
-    if (cJSON_IsArray(v))
-        return "array";
-    if (cJSON_IsObject(v))
-        return "object";
-    return "invalid value";
+    return jsonpath_type(v);
 }
 
 /* ODSYNC_OK when v is an object, else the "expected an object" error at path. */
@@ -257,17 +173,6 @@ static const char *suggest(const char *key, const char *const *known, size_t n)
     return best;
 }
 
-/* Index of s in list, or -1. */
-static int find_word(const char *s, const char *const *list, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++) {
-        if (strcmp(s, list[i]) == 0)
-            return (int)i;
-    }
-    return -1;
-}
-
 /* Refuse any key of obj that is not in known: "path.key: unknown key (did you mean ...)". */
 static int check_keys(struct ctx *c, const cJSON *obj, const char *path, const char *const *known,
                       size_t n)
@@ -278,9 +183,9 @@ static int check_keys(struct ctx *c, const cJSON *obj, const char *path, const c
     cJSON_ArrayForEach(it, obj)
     {
         const char *hint;
-        if (find_word(it->string, known, n) >= 0)
+        if (jsonpath_find_word(it->string, known, n) >= 0)
             continue;
-        path_key(kpath, sizeof(kpath), path, it->string);
+        jsonpath_key(kpath, sizeof(kpath), path, it->string);
         hint = suggest(it->string, known, n);
         if (hint != NULL)
             return fail(c, ODSYNC_CONFIG, kpath, "unknown key (did you mean \"%s\"?)", hint);
@@ -362,9 +267,9 @@ static int check_dups(struct ctx *c, const cJSON *v, const char *path, int depth
     cJSON_ArrayForEach(it, v)
     {
         if (cJSON_IsObject(v))
-            path_key(cpath, sizeof(cpath), path, it->string);
+            jsonpath_key(cpath, sizeof(cpath), path, it->string);
         else
-            path_index(cpath, sizeof(cpath), path, i);
+            jsonpath_index(cpath, sizeof(cpath), path, i);
         if (i == dup)
             return fail(c, ODSYNC_CONFIG, cpath, "duplicate key");
         rc = check_dups(c, it, cpath, depth + 1);
@@ -602,7 +507,7 @@ static int get_string(struct ctx *c, const cJSON *obj, const char *key, const ch
     int rc;
 
     *out = NULL;
-    path_key(path, sizeof(path), parent, key);
+    jsonpath_key(path, sizeof(path), parent, key);
     if (v == NULL)
         return required ? fail(c, ODSYNC_CONFIG, path, "required") : ODSYNC_OK;
     rc = want_string(c, v, path);
@@ -629,15 +534,15 @@ static int get_word(struct ctx *c, const cJSON *obj, const char *key, const char
         *out = util_strdup(def);
         return *out != NULL ? ODSYNC_OK : nomem(c);
     }
-    if (find_word(*out, words, n) >= 0)
+    if (jsonpath_find_word(*out, words, n) >= 0)
         return ODSYNC_OK;
     for (i = 0; i < n; i++) {
         (void)util_fmt(list + used, sizeof(list) - used, "%s\"%s\"",
                        i == 0 ? "" : (i + 1 == n ? " or " : ", "), words[i]);
         used = strlen(list);
     }
-    path_key(path, sizeof(path), parent, key);
-    rc = fail(c, ODSYNC_CONFIG, path, "expected %s, got \"%s\"", list, show(shown, *out));
+    jsonpath_key(path, sizeof(path), parent, key);
+    rc = fail(c, ODSYNC_CONFIG, path, "expected %s, got \"%s\"", list, jsonpath_show(shown, *out));
     util_free(*out);
     *out = NULL;
     return rc;
@@ -652,26 +557,27 @@ static int check_listen(struct ctx *c, const char *v, const char *path)
     int64_t port;
 
     if (colon == NULL || colon == v)
-        return fail(c, ODSYNC_CONFIG, path, "expected \"host:port\", got \"%s\"", show(shown, v));
+        return fail(c, ODSYNC_CONFIG, path, "expected \"host:port\", got \"%s\"",
+                    jsonpath_show(shown, v));
     hlen = (size_t)(colon - v);
     if (v[0] == '[') {
         if (hlen < 3 || v[hlen - 1] != ']')
             return fail(c, ODSYNC_CONFIG, path, "expected \"host:port\", got \"%s\"",
-                        show(shown, v));
+                        jsonpath_show(shown, v));
     } else if (memchr(v, ':', hlen) != NULL) {
         return fail(c, ODSYNC_CONFIG, path,
                     "expected \"host:port\" (write an IPv6 address in brackets), got \"%s\"",
-                    show(shown, v));
+                    jsonpath_show(shown, v));
     }
     for (i = 0; i < hlen; i++) {
         unsigned char ch = (unsigned char)v[i];
         if (ch <= 0x20 || ch == 0x7f)
             return fail(c, ODSYNC_CONFIG, path, "expected \"host:port\", got \"%s\"",
-                        show(shown, v));
+                        jsonpath_show(shown, v));
     }
     if (util_parse_i64(colon + 1, 0, 65535, &port) != ODSYNC_OK) /* 0: any free port */
         return fail(c, ODSYNC_CONFIG, path, "port must be a number from 0 to 65535, got \"%s\"",
-                    show(shown, colon + 1));
+                    jsonpath_show(shown, colon + 1));
     return ODSYNC_OK;
 }
 
@@ -891,7 +797,7 @@ static int get_secret(struct ctx *c, const cJSON *obj, const char *key, const ch
     int rc;
 
     *out = NULL;
-    path_key(path, sizeof(path), parent, key);
+    jsonpath_key(path, sizeof(path), parent, key);
     if (v == NULL)
         return required ? fail(c, ODSYNC_CONFIG, path, "required") : ODSYNC_OK;
     rc = want_string(c, v, path);
@@ -977,13 +883,13 @@ static int load_plugin_dirs(struct ctx *c, const cJSON *root, struct config *cfg
     cfg->n_plugin_dirs = n;
     cJSON_ArrayForEach(it, dirs)
     {
-        path_index(path, sizeof(path), "plugin_dirs", i);
+        jsonpath_index(path, sizeof(path), "plugin_dirs", i);
         rc = want_string(c, it, path);
         if (rc != ODSYNC_OK)
             return rc;
         if (it->valuestring[0] != '/')
             return fail(c, ODSYNC_CONFIG, path, "expected an absolute directory path, got \"%s\"",
-                        show(shown, it->valuestring));
+                        jsonpath_show(shown, it->valuestring));
         cfg->plugin_dirs[i] = util_strdup(it->valuestring);
         if (cfg->plugin_dirs[i] == NULL)
             return nomem(c);
@@ -1003,7 +909,7 @@ static int get_bounded(struct ctx *c, const cJSON *obj, const char *key, const c
 
     if (v == NULL)
         return ODSYNC_OK;
-    path_key(path, sizeof(path), parent, key);
+    jsonpath_key(path, sizeof(path), parent, key);
     if (!cJSON_IsNumber(v) || !util_double_i64(v->valuedouble, &n))
         return fail(c, ODSYNC_CONFIG, path, "expected an integer, got %s", config_json_type(v));
     if (v->valuedouble < (double)min || v->valuedouble > (double)max)
@@ -1039,7 +945,7 @@ static int load_delivery(struct ctx *c, const cJSON *obj, const char *path,
     if (rc == ODSYNC_OK)
         rc = get_bounded(c, obj, "shutdown_timeout_ms", path, 0, 600000, &d->shutdown_timeout_ms);
     if (rc == ODSYNC_OK && d->backoff_cap_ms < d->backoff_base_ms) {
-        path_key(cap, sizeof(cap), path, "backoff_cap_ms");
+        jsonpath_key(cap, sizeof(cap), path, "backoff_cap_ms");
         rc = fail(c, ODSYNC_CONFIG, cap, "must not be smaller than backoff_base_ms (%lld)",
                   (long long)d->backoff_base_ms);
     }
@@ -1082,7 +988,7 @@ static int load_sinks(struct ctx *c, const cJSON *root, struct config *cfg)
         struct config_sink *s = &cfg->sinks[i++];
         const cJSON *plugin;
 
-        path_key(path, sizeof(path), "sinks", it->string);
+        jsonpath_key(path, sizeof(path), "sinks", it->string);
         if (!valid_id(it->string))
             return fail(c, ODSYNC_CONFIG, path,
                         "invalid instance name: use 1 to 32 of a-z, 0-9, '_' and '-', starting "
@@ -1091,7 +997,7 @@ static int load_sinks(struct ctx *c, const cJSON *root, struct config *cfg)
         if (rc != ODSYNC_OK)
             return rc;
         plugin = cJSON_GetObjectItemCaseSensitive(it, "plugin");
-        path_key(ppath, sizeof(ppath), path, "plugin");
+        jsonpath_key(ppath, sizeof(ppath), path, "plugin");
         if (plugin == NULL)
             return fail(c, ODSYNC_CONFIG, ppath, "required");
         rc = want_string(c, plugin, ppath);
@@ -1107,7 +1013,7 @@ static int load_sinks(struct ctx *c, const cJSON *root, struct config *cfg)
             return nomem(c);
         cJSON_DeleteItemFromObjectCaseSensitive(s->settings, "plugin");
         s->delivery = cfg->delivery;
-        path_key(ppath, sizeof(ppath), path, "delivery");
+        jsonpath_key(ppath, sizeof(ppath), path, "delivery");
         rc =
             load_delivery(c, cJSON_GetObjectItemCaseSensitive(it, "delivery"), ppath, &s->delivery);
         if (rc != ODSYNC_OK)
@@ -1125,7 +1031,7 @@ static int load_opendental(struct ctx *c, const cJSON *office, const char *opath
     char path[JPATH_MAX], upath[JPATH_MAX], shown[SHOW_BUF];
     int rc;
 
-    path_key(path, sizeof(path), opath, "opendental");
+    jsonpath_key(path, sizeof(path), opath, "opendental");
     if (od == NULL)
         return fail(c, ODSYNC_CONFIG, path, "required");
     rc = want_object(c, od, path);
@@ -1137,9 +1043,9 @@ static int load_opendental(struct ctx *c, const cJSON *office, const char *opath
         return rc;
     if (!(strncmp(o->od_base_url, "http://", 7) == 0 && o->od_base_url[7] != '\0') &&
         !(strncmp(o->od_base_url, "https://", 8) == 0 && o->od_base_url[8] != '\0')) {
-        path_key(upath, sizeof(upath), path, "base_url");
+        jsonpath_key(upath, sizeof(upath), path, "base_url");
         return fail(c, ODSYNC_CONFIG, upath, "expected an http:// or https:// URL, got \"%s\"",
-                    show(shown, o->od_base_url));
+                    jsonpath_show(shown, o->od_base_url));
     }
     rc = get_word(c, od, "tier", path, od_tiers, UTIL_ARRAY_LEN(od_tiers), DEFAULT_TIER,
                   &o->od_tier);
@@ -1197,7 +1103,8 @@ static int load_events(struct ctx *c, const cJSON *root, struct config *cfg)
     if (rc == ODSYNC_OK && e->public_url != NULL && strncmp(e->public_url, "https://", 8) != 0 &&
         strncmp(e->public_url, "http://", 7) != 0)
         return fail(c, ODSYNC_CONFIG, "events.public_url",
-                    "expected an http:// or https:// URL, got \"%s\"", show(shown, e->public_url));
+                    "expected an http:// or https:// URL, got \"%s\"",
+                    jsonpath_show(shown, e->public_url));
     if (rc == ODSYNC_OK)
         rc = get_bounded(c, ev, "polling_seconds", "events", 1, 3600, &e->polling_seconds);
     if (rc == ODSYNC_OK)
@@ -1210,7 +1117,7 @@ static int load_events(struct ctx *c, const cJSON *root, struct config *cfg)
     if (rc == ODSYNC_OK)
         rc = get_string(c, ev, "tls_key", "events", 0, 0, &e->tls_key);
     if (rc == ODSYNC_OK && (e->tls_cert == NULL) != (e->tls_key == NULL)) {
-        path_key(path, sizeof(path), "events", e->tls_cert ? "tls_key" : "tls_cert");
+        jsonpath_key(path, sizeof(path), "events", e->tls_cert ? "tls_key" : "tls_cert");
         return fail(c, ODSYNC_CONFIG, path, "required with %s",
                     e->tls_cert ? "tls_cert" : "tls_key");
     }
@@ -1282,7 +1189,7 @@ static int load_routes(struct ctx *c, const struct config *cfg, const cJSON *off
 
     if (routes == NULL)
         return ODSYNC_OK;
-    path_key(path, sizeof(path), opath, "routes");
+    jsonpath_key(path, sizeof(path), opath, "routes");
     rc = want_object(c, routes, path);
     if (rc == ODSYNC_OK)
         rc = check_keys(c, routes, path, route_names, UTIL_ARRAY_LEN(route_names));
@@ -1294,7 +1201,7 @@ static int load_routes(struct ctx *c, const struct config *cfg, const cJSON *off
 
         if (list == NULL)
             continue;
-        path_key(rpath, sizeof(rpath), path, route_names[r]);
+        jsonpath_key(rpath, sizeof(rpath), path, route_names[r]);
         rc = want_array(c, list, rpath);
         if (rc != ODSYNC_OK)
             return rc;
@@ -1307,17 +1214,17 @@ static int load_routes(struct ctx *c, const struct config *cfg, const cJSON *off
         o->n_routes[r] = n;
         cJSON_ArrayForEach(it, list)
         {
-            path_index(epath, sizeof(epath), rpath, i);
+            jsonpath_index(epath, sizeof(epath), rpath, i);
             rc = want_string(c, it, epath);
             if (rc != ODSYNC_OK)
                 return rc;
             if (config_find_sink(cfg, it->valuestring) == NULL)
                 return fail(c, ODSYNC_CONFIG, epath, "no sink instance named \"%s\"",
-                            show(shown, it->valuestring));
+                            jsonpath_show(shown, it->valuestring));
             for (j = 0; j < i; j++) {
                 if (strcmp(o->routes[r][j], it->valuestring) == 0)
                     return fail(c, ODSYNC_CONFIG, epath, "sink instance \"%s\" is listed twice",
-                                show(shown, it->valuestring));
+                                jsonpath_show(shown, it->valuestring));
             }
             o->routes[r][i] = util_strdup(it->valuestring);
             if (o->routes[r][i] == NULL)
@@ -1336,7 +1243,7 @@ static int load_office(struct ctx *c, struct config *cfg, const cJSON *office, s
     size_t j;
     int rc;
 
-    path_index(path, sizeof(path), "offices", idx);
+    jsonpath_index(path, sizeof(path), "offices", idx);
     rc = want_object(c, office, path);
     if (rc == ODSYNC_OK)
         rc = check_keys(c, office, path, office_keys, UTIL_ARRAY_LEN(office_keys));
@@ -1344,12 +1251,12 @@ static int load_office(struct ctx *c, struct config *cfg, const cJSON *office, s
         rc = get_string(c, office, "id", path, 1, 0, &o->id);
     if (rc != ODSYNC_OK)
         return rc;
-    path_key(fpath, sizeof(fpath), path, "id");
+    jsonpath_key(fpath, sizeof(fpath), path, "id");
     if (!valid_id(o->id))
         return fail(c, ODSYNC_CONFIG, fpath,
                     "invalid id \"%s\": use 1 to 32 of a-z, 0-9, '_' and '-', starting with a "
                     "letter or digit",
-                    show(shown, o->id));
+                    jsonpath_show(shown, o->id));
     for (j = 0; j < idx; j++) {
         if (strcmp(cfg->offices[j].id, o->id) == 0)
             return fail(c, ODSYNC_CONFIG, fpath, "duplicate office id \"%s\" (also offices[%zu])",
@@ -1366,8 +1273,9 @@ static int load_office(struct ctx *c, struct config *cfg, const cJSON *office, s
     if (rc == ODSYNC_NOMEM)
         return nomem(c);
     if (rc != ODSYNC_OK) {
-        path_key(fpath, sizeof(fpath), path, "timezone");
-        return fail(c, ODSYNC_CONFIG, fpath, "unknown time zone \"%s\"", show(shown, o->timezone));
+        jsonpath_key(fpath, sizeof(fpath), path, "timezone");
+        return fail(c, ODSYNC_CONFIG, fpath, "unknown time zone \"%s\"",
+                    jsonpath_show(shown, o->timezone));
     }
     rc = load_opendental(c, office, path, o);
     if (rc != ODSYNC_OK)
@@ -1431,7 +1339,7 @@ static int load_engagement(struct ctx *c, const cJSON *root, struct config *cfg)
     cJSON_ArrayForEach(it, offices)
     {
         struct config_office *o = &cfg->offices[i];
-        path_index(path, sizeof(path), "offices", i++);
+        jsonpath_index(path, sizeof(path), "offices", i++);
         rc = campaign_set_build(cfg->campaigns, cfg->policy,
                                 cJSON_GetObjectItemCaseSensitive(it, "campaigns"),
                                 cJSON_GetObjectItemCaseSensitive(it, "policy"), path, c->origin,
