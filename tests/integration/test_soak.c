@@ -45,11 +45,13 @@ static pid_t sim_pid = -1, crm_pid = -1, tw_pid = -1;
 static int sim_port, crm_port, tw_port;
 static FILE *devnull;
 
+static void write_config(const char *window_from, const char *window_to);
+
 static void setup(void)
 {
     char *crm = tu_build_path("contrib/fakes/fake_rest_crm");
     char *tw = tu_build_path("contrib/fakes/fake_twilio");
-    char crm_db[4200], text[4096];
+    char crm_db[4200];
     const char *crm_argv[] = {crm, "--token", CRM_TOKEN, "--db", crm_db, "--seed", "5", NULL};
     const char *tw_argv[] = {tw,       "--account-sid", TW_SID, "--auth-token",
                              TW_TOKEN, "--numbers",     SENDER, NULL};
@@ -71,6 +73,13 @@ static void setup(void)
     tw_pid = tu_spawn_server(tw_argv, NULL, &tw_port);
     free(crm);
     free(tw);
+    write_config("00:00", "24:00");
+}
+
+/* The config, sending only from window_from to window_to (office-local "HH:MM"). */
+static void write_config(const char *window_from, const char *window_to)
+{
+    char text[4096];
     /* Status callbacks go to a closed port: their URL only names each message's key. */
     snprintf(text, sizeof(text),
              "{\"store\": \"%s/odsync.db\", \"plugin_dirs\": [\"%s/plugins\"],\n"
@@ -86,7 +95,7 @@ static void setup(void)
              " \"base_url\": \"http://127.0.0.1:%d\", \"timeout_ms\": 2000}},\n"
              " \"campaigns\": {\"recall\": {\"channels\": [\"sms\"]}, \"reactivation\": {},"
              " \"review\": {\"delay_minutes\": 0}},\n"
-             " \"policy\": {\"quiet_hours\": [\"00:00\", \"24:00\"], \"max_per_day\": 5,"
+             " \"policy\": {\"quiet_hours\": [\"%s\", \"%s\"], \"max_per_day\": 5,"
              " \"max_per_week\": 10, \"review_link\": \"https://g.page/r/soak\","
              " \"booking_link\": \"https://soak.example.com/book\"},\n"
              " \"offices\": [{\"id\": \"main-st\", \"name\": \"Main Street Dental\","
@@ -96,7 +105,8 @@ static void setup(void)
              " \"developer_key\": \"${SOAK_OD_DEV}\", \"customer_key\": \"${SOAK_OD_CUST}\"},\n"
              "   \"routes\": {\"contact\": [\"crm\"], \"task\": [\"crm\"], \"sms\": [\"sms\"],"
              " \"email\": []}}]}\n",
-             dir, tu_build_dir(), crm_port, tw_port, sim_port);
+             dir, tu_build_dir(), crm_port, tw_port, window_from, window_to, sim_port);
+    free(cfg_path);
     cfg_path = tu_write_file(dir, "odsync.json", text);
 }
 
@@ -305,22 +315,16 @@ static void scan_secrets(const char *log)
         ck_assert_msg(strstr(log, secrets[i]) == NULL, "a configured secret is in the log");
 }
 
-START_TEST(kill9_soak)
+/* Run the soak loop: iterations of faults, `odsync run`, front-desk changes and kill -9,
+ * then faults off and a clean run to idle. */
+static void soak(int iterations, unsigned seed, const char *logpath)
 {
-    const char *it_env = getenv("SOAK_ITERATIONS"), *seed_env = getenv("SOAK_SEED");
-    int iterations = it_env ? (int)strtol(it_env, NULL, 10) : 3, i;
-    unsigned seed = seed_env ? (unsigned)strtoul(seed_env, NULL, 10) : (unsigned)time(NULL);
     const char *run[] = {odsync, "run", "--config", cfg_path, NULL};
     const char *idle[] = {odsync, "run", "--until-idle", "--config", cfg_path, NULL};
-    char body[128], logpath[4200], *no_mobiles, *out = NULL, *err = NULL;
-    int rc;
+    char body[128], *out = NULL, *err = NULL;
+    int rc, i;
 
-    printf("soak: %d iterations, SOAK_SEED=%u\n", iterations, seed);
     srand(seed);
-    snprintf(logpath, sizeof(logpath), "%s/odsync.log", dir);
-    /* Patients who said No before anything ran: never texted. */
-    odt_build_truth(dir, sim_port, 0x1);
-    no_mobiles = opted_out_mobiles();
     for (i = 0; i < iterations; i++) {
         pid_t pid;
         faults(1, seed + (unsigned)i);
@@ -345,6 +349,21 @@ START_TEST(kill9_soak)
     err = tu_read_file(logpath);
     scan_secrets(err);
     free(err);
+}
+
+START_TEST(kill9_soak)
+{
+    const char *it_env = getenv("SOAK_ITERATIONS"), *seed_env = getenv("SOAK_SEED");
+    int iterations = it_env ? (int)strtol(it_env, NULL, 10) : 3;
+    unsigned seed = seed_env ? (unsigned)strtoul(seed_env, NULL, 10) : (unsigned)time(NULL);
+    char logpath[4200], *no_mobiles;
+
+    printf("soak: %d iterations, SOAK_SEED=%u\n", iterations, seed);
+    snprintf(logpath, sizeof(logpath), "%s/odsync.log", dir);
+    /* Patients who said No before anything ran: never texted. */
+    odt_build_truth(dir, sim_port, 0x1);
+    no_mobiles = opted_out_mobiles();
+    soak(iterations, seed, logpath);
     odt_build_truth(dir, sim_port, 0x7);
     ck_assert_int_eq(odt_differences(dir, "od_patients", "patnum"), 0);
     ck_assert_int_eq(odt_differences(dir, "od_recalls", "recall_num"), 0);
@@ -359,6 +378,47 @@ START_TEST(kill9_soak)
 }
 END_TEST
 
+/* The same kill -9 soak with a sending window that excludes the present (office time,
+ * America/Chicago): messages are created and held across every crash and restart, and not
+ * one reaches Twilio outside the window (R16-R18: held, never sent early, never dropped). */
+START_TEST(kill9_soak_outside_the_window)
+{
+    const char *seed_env = getenv("SOAK_SEED");
+    unsigned seed = seed_env ? (unsigned)strtoul(seed_env, NULL, 10) : (unsigned)time(NULL);
+    char logpath[4200];
+    time_t now = time(NULL);
+    struct tm utc_tm;
+    int chicago_hour;
+    cJSON *all;
+
+    gmtime_r(&now, &utc_tm);
+    chicago_hour = (utc_tm.tm_hour + 24 - 6) % 24; /* CST; in CDT it is an hour later */
+    /* a one-hour window at least an hour away from now in either offset */
+    if (chicago_hour >= 4 && chicago_hour <= 11)
+        write_config("15:00", "16:00");
+    else
+        write_config("07:00", "08:00");
+    printf("soak outside the window: Chicago hour %d (CST), SOAK_SEED=%u\n", chicago_hour, seed);
+    snprintf(logpath, sizeof(logpath), "%s/odsync.log", dir);
+    soak(2, seed, logpath);
+    all = admin_json(tw_port, "GET", "/_messages", NULL);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(all, "messages")), 0);
+    cJSON_Delete(all);
+    ck_assert_int_eq(
+        odt_store_int(dir, "SELECT count(*) FROM messages WHERE state IN ('sent', 'sending',"
+                           " 'unknown')"),
+        0);
+    /* held for the window (or queued for it), never dropped */
+    ck_assert_int_gt(odt_store_int(dir, "SELECT count(*) FROM messages WHERE state = 'held'"
+                                        " AND reason = 'quiet_hours' AND hold_until > 0"),
+                     0);
+    /* the only other end for one of them: too old by the time the window opens (R18) */
+    ck_assert_int_eq(odt_store_int(dir, "SELECT count(*) FROM messages WHERE state = 'expired'"
+                                        " AND reason <> 'expired'"),
+                     0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("soak");
@@ -366,6 +426,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 3600);
     tcase_add_test(tc, kill9_soak);
+    tcase_add_test(tc, kill9_soak_outside_the_window);
     suite_add_tcase(s, tc);
     return s;
 }
