@@ -1119,26 +1119,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_data_size, void **req_cls)
 {
     struct fake *f = cls;
-    struct serve_upload *up = *req_cls;
+    struct serve_upload *up;
+    enum MHD_Result more;
     struct answer a = {.status = 0, .body = NULL, .type = NULL, .retry_after = -1};
     (void)version;
-    if (up == NULL) {
-        up = util_calloc(1, sizeof(*up));
-        if (up == NULL)
-            return MHD_NO;
-        *req_cls = up;
-        return MHD_YES;
-    }
-    if (*upload_data_size > 0) {
-        if (up->too_big || *upload_data_size > FAKE_MAX_BODY - up->body.len) {
-            up->too_big = 1;
-            sbuf_free(&up->body);
-        } else if (sbuf_append(&up->body, upload_data, *upload_data_size) != ODSYNC_OK) {
-            return MHD_NO;
-        }
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
+    up = serve_collect(req_cls, upload_data, upload_data_size, FAKE_MAX_BODY, &more);
+    if (up == NULL)
+        return more;
     if (route_admin(f, conn, url, method, up, &a)) {
         log_debug(FAKE_LOG, "admin %s %s: %u", method, url, a.status);
     } else {

@@ -204,27 +204,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_data_size, void **req_cls)
 {
     struct sim *s = cls;
-    struct serve_upload *up = *req_cls;
+    struct serve_upload *up;
+    enum MHD_Result more;
     struct answer a = {.status = 0, .body = NULL, .retry_after = -1, .location = NULL};
     struct req r;
     (void)version;
-    if (up == NULL) {
-        up = util_calloc(1, sizeof(*up));
-        if (up == NULL)
-            return MHD_NO;
-        *req_cls = up;
-        return MHD_YES;
-    }
-    if (*upload_data_size > 0) {
-        if (up->too_big || *upload_data_size > ODSIM_MAX_BODY - up->body.len) {
-            up->too_big = 1;
-            sbuf_free(&up->body);
-        } else if (sbuf_append(&up->body, upload_data, *upload_data_size) != ODSYNC_OK) {
-            return MHD_NO;
-        }
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
+    up = serve_collect(req_cls, upload_data, upload_data_size, ODSIM_MAX_BODY, &more);
+    if (up == NULL)
+        return more;
     r.conn = conn;
     r.method = method;
     r.path = url;

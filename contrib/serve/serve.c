@@ -10,6 +10,30 @@
 
 #include "log.h"
 
+struct serve_upload *serve_collect(void **req_cls, const char *data, size_t *size, size_t max,
+                                   enum MHD_Result *ret)
+{
+    struct serve_upload *up = *req_cls;
+    *ret = MHD_YES;
+    if (up == NULL) { /* the headers: make the slot, the body (if any) comes next */
+        up = util_calloc(1, sizeof(*up));
+        if (up == NULL)
+            *ret = MHD_NO;
+        *req_cls = up;
+        return NULL;
+    }
+    if (*size == 0)
+        return up;
+    if (up->too_big || *size > max - up->body.len) {
+        up->too_big = 1;
+        sbuf_free(&up->body);
+    } else if (sbuf_append(&up->body, data, *size) != ODSYNC_OK) {
+        *ret = MHD_NO;
+    }
+    *size = 0;
+    return NULL;
+}
+
 int serve_parse_listen(const char *s, struct sockaddr_in *addr)
 {
     char host[64];

@@ -23,6 +23,14 @@ struct serve_upload {
     int too_big;      /* the body passed the program's limit and was dropped */
 };
 
+/* The body-collecting half of an access handler (call it first with the handler's own
+ * arguments). Returns the request's upload once its whole body has arrived: the handler
+ * answers. Until then returns NULL and *ret is what the handler must return right away
+ * (MHD_YES: more is coming; MHD_NO: out of memory). A body past max bytes is dropped and
+ * too_big set, so the handler can answer 413. */
+struct serve_upload *serve_collect(void **req_cls, const char *data, size_t *size, size_t max,
+                                   enum MHD_Result *ret);
+
 /* Parse "A.B.C.D:PORT" (port 0 = a free one) into addr. ODSYNC_OK or ODSYNC_PARSE. */
 int serve_parse_listen(const char *s, struct sockaddr_in *addr);
 
