@@ -70,14 +70,15 @@ static int check_message(const struct config *cfg, struct store *st, const struc
     if (office == NULL || kind < 0 || channel < 0)
         return settle(st, it, e, LEDGER_SKIPPED, 0, office ? "bad_ledger_row" : "no_office",
                       "config", NULL, now);
-    rc = rules_still_relevant(st, office, it->key, e->patnum, now, &relevant, reason,
-                              sizeof(reason));
-    if (rc != ODSYNC_OK || !relevant)
-        return rc != ODSYNC_OK ? rc
-                               : settle(st, it, e, LEDGER_SKIPPED, 0, reason, "R22", NULL, now);
     rc = policy_recipient_load(st, office->id, e->patnum, now, &r);
     if (rc == ODSYNC_NOT_FOUND)
         return settle(st, it, e, LEDGER_SKIPPED, 0, "patient_gone", "R22", NULL, now);
+    if (rc == ODSYNC_OK)
+        rc = rules_relevant_for(st, office, it->key, &r, now, &relevant, reason, sizeof(reason));
+    if (rc == ODSYNC_OK && !relevant) {
+        rc = settle(st, it, e, LEDGER_SKIPPED, 0, reason, "R22", NULL, now);
+        goto cleanup;
+    }
     if (rc == ODSYNC_OK)
         rc = policy_consent(st, office->id, office->engage, kind, channel, &r, &v);
     if (rc != ODSYNC_OK)

@@ -982,6 +982,23 @@ int rules_still_relevant(struct store *st, const struct config_office *office, c
                          int64_t patnum, int64_t now_ms, int *relevant, char *reason,
                          size_t reason_len)
 {
+    struct policy_recipient r;
+    int rc = policy_recipient_load(st, office->id, patnum, now_ms, &r);
+    *relevant = 0;
+    if (rc == ODSYNC_NOT_FOUND) {
+        util_fmt(reason, reason_len, "patient_gone");
+        return ODSYNC_OK;
+    }
+    if (rc == ODSYNC_OK)
+        rc = rules_relevant_for(st, office, key, &r, now_ms, relevant, reason, reason_len);
+    policy_recipient_clear(&r);
+    return rc;
+}
+
+int rules_relevant_for(struct store *st, const struct config_office *office, const char *key,
+                       const struct policy_recipient *r, int64_t now_ms, int *relevant,
+                       char *reason, size_t reason_len)
+{
     struct ctx c;
     struct rules_stats none;
     const char *why = NULL, *rest;
@@ -996,18 +1013,13 @@ int rules_still_relevant(struct store *st, const struct config_office *office, c
     c.st = st;
     c.office = office;
     c.set = office->engage;
-    c.patnum = patnum;
+    c.patnum = r->patnum;
     c.now = now_ms;
     c.stats = &none;
-    rc = policy_recipient_load(st, office->id, patnum, now_ms, &c.r);
-    if (rc == ODSYNC_NOT_FOUND) {
-        util_fmt(reason, reason_len, "patient_gone");
-        return ODSYNC_OK;
-    }
-    if (rc == ODSYNC_OK)
-        rc = load_facts(&c);
+    c.r = *r; /* borrowed: never cleared here */
+    rc = load_facts(&c);
     if (rc != ODSYNC_OK)
-        goto cleanup;
+        return rc;
     util_fmt(prefix, sizeof(prefix), "od:%s:", office->id);
     plen = strlen(prefix);
     rest = strncmp(key, prefix, plen) == 0 ? key + plen : "";
@@ -1035,7 +1047,5 @@ int rules_still_relevant(struct store *st, const struct config_office *office, c
     }
     *relevant = rc == ODSYNC_OK && why == NULL;
     util_fmt(reason, reason_len, "%s", why ? why : "ok");
-cleanup:
-    policy_recipient_clear(&c.r);
     return rc;
 }

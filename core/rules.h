@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "policy.h"
 #include "store.h"
 
 /* What rules contribute to a patient's contact record. */
@@ -55,5 +56,11 @@ int rules_tick(struct store *st, const struct config_office *office, int64_t now
 int rules_still_relevant(struct store *st, const struct config_office *office, const char *key,
                          int64_t patnum, int64_t now_ms, int *relevant, char *reason,
                          size_t reason_len);
+
+/* The same for a recipient the caller already loaded (borrowed), e.g. the send guard, which
+ * needs it for the consent check too: the patient is read once per message. */
+int rules_relevant_for(struct store *st, const struct config_office *office, const char *key,
+                       const struct policy_recipient *r, int64_t now_ms, int *relevant,
+                       char *reason, size_t reason_len);
 
 #endif
