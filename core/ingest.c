@@ -3,6 +3,7 @@
  */
 #include "ingest.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -262,41 +263,121 @@ static void progress(const struct read *r, int done)
     fflush(r->opt->progress);
 }
 
-/* Page through r->query from the checkpoint's offset to the end. */
-static int read_all(struct read *r, char *err, size_t errlen)
+/* One page of r->query, fetched on the caller's thread or on its own (fetch_start). Only one
+ * thread uses the office's client at a time: the reader starts a fetch and joins it before
+ * the next, and stores the page it holds meanwhile. */
+struct fetch {
+    struct read *r;
+    int64_t offset;
+    cJSON *items; /* the page; owned by whoever holds the fetch */
+    int rc;
+    int64_t requests;
+    char err[256];
+    pthread_t thread;
+    int threaded;
+};
+
+/* Fetch f->offset now, on this thread. */
+static void fetch_run(struct fetch *f)
 {
     struct od_client_stats before, after;
+    od_client_stats(f->r->c, &before);
+    f->rc = od_client_get_page(f->r->c, f->r->query, f->offset, &f->items, f->err,
+                               sizeof(f->err));
+    od_client_stats(f->r->c, &after);
+    f->requests = after.requests - before.requests;
+}
+
+static void *fetch_main(void *arg)
+{
+    fetch_run(arg);
+    return NULL;
+}
+
+/* Start fetching the page at offset on a thread of its own, so that Open Dental's (or the
+ * network's) time to serve it overlaps the store's time to write the page before. Without
+ * a thread the fetch simply happens in fetch_join. */
+static void fetch_start(struct fetch *f, struct read *r, int64_t offset)
+{
+    memset(f, 0, sizeof(*f));
+    f->r = r;
+    f->offset = offset;
+    f->threaded = pthread_create(&f->thread, NULL, fetch_main, f) == 0;
+}
+
+/* Wait for the fetch started by fetch_start; the page is then in f->items. */
+static void fetch_join(struct fetch *f)
+{
+    if (f->threaded)
+        pthread_join(f->thread, NULL);
+    else
+        fetch_run(f);
+    f->threaded = 0;
+}
+
+/* Take a finished fetch's outcome into the read: counts, and the error text on failure. */
+static int fetch_take(struct fetch *f, char *err, size_t errlen)
+{
+    f->r->counts->requests += f->requests;
+    if (f->rc != ODSYNC_OK)
+        util_fmt(err, errlen, "%s", f->err);
+    else
+        f->r->counts->pages++;
+    return f->rc;
+}
+
+/* Page through r->query from the checkpoint's offset to the end. While a full page is being
+ * stored the next one is already being fetched; a page is only stored, and the checkpoint
+ * only moved, in order, so a failure or a crash leaves the same state as a serial read. */
+static int read_all(struct read *r, char *err, size_t errlen)
+{
+    struct fetch cur, next;
     struct page_args a = {r, NULL, r->cp.next_offset};
     int64_t n;
-    int rc;
+    int rc, more;
 
     r->started_ms = util_monotonic_ms();
+    if (r->opt != NULL && r->opt->stop != NULL && *r->opt->stop) {
+        util_fmt(err, errlen, "office %s: pass stopped (shutdown)", r->office->id);
+        return ODSYNC_RETRY;
+    }
+    memset(&cur, 0, sizeof(cur));
+    memset(&next, 0, sizeof(next));
+    cur.r = r;
+    cur.offset = a.offset;
+    fetch_run(&cur);
     for (;;) {
-        if (r->opt != NULL && r->opt->stop != NULL && *r->opt->stop) {
-            util_fmt(err, errlen, "office %s: pass stopped (shutdown)", r->office->id);
-            return ODSYNC_RETRY; /* the checkpoint holds what was committed */
-        }
-        od_client_stats(r->c, &before);
-        rc = od_client_get_page(r->c, r->query, a.offset, &a.items, err, errlen);
-        od_client_stats(r->c, &after);
-        r->counts->requests += after.requests - before.requests;
+        rc = fetch_take(&cur, err, errlen);
         if (rc != ODSYNC_OK)
             return rc;
-        r->counts->pages++;
+        a.items = cur.items;
+        a.offset = cur.offset;
         n = cJSON_GetArraySize(a.items);
+        more = n >= od_client_page_size(r->c) && !(r->opt != NULL && r->opt->stop != NULL &&
+                                                   *r->opt->stop);
+        if (more)
+            fetch_start(&next, r, a.offset + n);
         rc = store_tx(r->st, page_tx, &a);
         cJSON_Delete(a.items);
         a.items = NULL;
+        if (more)
+            fetch_join(&next);
         if (rc != ODSYNC_OK) {
+            if (more)
+                cJSON_Delete(next.items);
             util_fmt(err, errlen, "office %s: %s: store error", r->office->id,
                      resource_names[r->res]);
             return rc;
         }
         if (n < od_client_page_size(r->c))
             break;
-        a.offset += n;
+        if (!more) {
+            util_fmt(err, errlen, "office %s: pass stopped (shutdown)", r->office->id);
+            return ODSYNC_RETRY; /* the checkpoint holds what was committed */
+        }
         if (r->counts->pages % PROGRESS_PAGES == 0)
             progress(r, 0);
+        cur = next;
     }
     progress(r, 1);
     return ODSYNC_OK;

@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
+#include "jsonw.h"
 #include "records.h"
 #include "util.h"
 
@@ -196,92 +195,87 @@ int model_bool_string(const char *s)
 
 /* ---- JSON bodies --------------------------------------------------------------------- */
 
-/* Add a string member or null. Returns 0 on NOMEM. */
-static int add_str(cJSON *o, const char *name, const char *v)
-{
-    return (v ? cJSON_AddStringToObject(o, name, v) : cJSON_AddNullToObject(o, name)) != NULL;
-}
-
-/* Add an integer member. Returns 0 on NOMEM. */
-static int add_int(cJSON *o, const char *name, int64_t v)
-{
-    return cJSON_AddNumberToObject(o, name, (double)v) != NULL;
-}
-
-/* Print and delete o (NULL when o is NULL or printing fails). Caller frees with util_free. */
-static char *finish(cJSON *o, int ok)
-{
-    char *s = NULL, *copy = NULL;
-    if (o != NULL && ok)
-        s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (s != NULL)
-        copy = util_strdup(s);
-    cJSON_free(s);
-    return copy;
-}
-
 char *model_patient_json(const struct model_patient *p)
 {
-    cJSON *o = cJSON_CreateObject();
-    int ok = o != NULL;
-    ok = ok && add_int(o, "patnum", p->patnum) && add_str(o, "last_name", p->last_name) &&
-         add_str(o, "first_name", p->first_name) &&
-         add_str(o, "middle_initial", p->middle_initial) &&
-         add_str(o, "preferred_name", p->preferred_name) && add_str(o, "status", p->status) &&
-         add_str(o, "email", p->email) && add_str(o, "phone_mobile", p->phone_mobile) &&
-         add_str(o, "phone_home", p->phone_home) && add_str(o, "phone_work", p->phone_work) &&
-         add_str(o, "birthdate", p->birthdate) && add_int(o, "guarantor", p->guarantor) &&
-         add_int(o, "clinic_num", p->clinic_num) && add_str(o, "sms_consent", p->sms_consent) &&
-         add_str(o, "prefer_contact", p->prefer_contact) &&
-         add_str(o, "prefer_recall", p->prefer_recall) && add_str(o, "language", p->language);
-    return finish(o, ok);
+    struct jsonw w;
+    jsonw_begin(&w);
+    jsonw_int(&w, "patnum", p->patnum);
+    jsonw_str(&w, "last_name", p->last_name);
+    jsonw_str(&w, "first_name", p->first_name);
+    jsonw_str(&w, "middle_initial", p->middle_initial);
+    jsonw_str(&w, "preferred_name", p->preferred_name);
+    jsonw_str(&w, "status", p->status);
+    jsonw_str(&w, "email", p->email);
+    jsonw_str(&w, "phone_mobile", p->phone_mobile);
+    jsonw_str(&w, "phone_home", p->phone_home);
+    jsonw_str(&w, "phone_work", p->phone_work);
+    jsonw_str(&w, "birthdate", p->birthdate);
+    jsonw_int(&w, "guarantor", p->guarantor);
+    jsonw_int(&w, "clinic_num", p->clinic_num);
+    jsonw_str(&w, "sms_consent", p->sms_consent);
+    jsonw_str(&w, "prefer_contact", p->prefer_contact);
+    jsonw_str(&w, "prefer_recall", p->prefer_recall);
+    jsonw_str(&w, "language", p->language);
+    return jsonw_end(&w);
 }
 
+/* The canonical body of a recall (caller frees; NULL: out of memory). */
 static char *recall_json(const struct model_recall *r)
 {
-    cJSON *o = cJSON_CreateObject();
-    int ok = o != NULL;
-    ok = ok && add_int(o, "recall_num", r->recall_num) && add_int(o, "patnum", r->patnum) &&
-         add_int(o, "recall_type", r->recall_type) && add_str(o, "date_due", r->date_due) &&
-         add_str(o, "date_previous", r->date_previous) &&
-         add_str(o, "date_scheduled", r->date_scheduled) &&
-         add_str(o, "disable_until", r->disable_until) &&
-         cJSON_AddBoolToObject(o, "disabled", r->disabled) != NULL &&
-         add_str(o, "interval", r->interval);
-    return finish(o, ok);
+    struct jsonw w;
+    jsonw_begin(&w);
+    jsonw_int(&w, "recall_num", r->recall_num);
+    jsonw_int(&w, "patnum", r->patnum);
+    jsonw_int(&w, "recall_type", r->recall_type);
+    jsonw_str(&w, "date_due", r->date_due);
+    jsonw_str(&w, "date_previous", r->date_previous);
+    jsonw_str(&w, "date_scheduled", r->date_scheduled);
+    jsonw_str(&w, "disable_until", r->disable_until);
+    jsonw_bool(&w, "disabled", r->disabled);
+    jsonw_str(&w, "interval", r->interval);
+    return jsonw_end(&w);
 }
 
+/* The canonical body of an appointment (caller frees; NULL: out of memory). */
 static char *appointment_json(const struct model_appointment *a)
 {
-    cJSON *o = cJSON_CreateObject();
-    int ok = o != NULL;
-    ok = ok && add_int(o, "apt_num", a->apt_num) && add_int(o, "patnum", a->patnum) &&
-         add_int(o, "clinic_num", a->clinic_num) && add_int(o, "prov_num", a->prov_num) &&
-         add_str(o, "status", a->status) && add_str(o, "start", a->start) &&
-         add_str(o, "dismissed_at", a->dismissed_at) &&
-         cJSON_AddBoolToObject(o, "is_new_patient", a->is_new_patient) != NULL;
-    return finish(o, ok);
+    struct jsonw w;
+    jsonw_begin(&w);
+    jsonw_int(&w, "apt_num", a->apt_num);
+    jsonw_int(&w, "patnum", a->patnum);
+    jsonw_int(&w, "clinic_num", a->clinic_num);
+    jsonw_int(&w, "prov_num", a->prov_num);
+    jsonw_str(&w, "status", a->status);
+    jsonw_str(&w, "start", a->start);
+    jsonw_str(&w, "dismissed_at", a->dismissed_at);
+    jsonw_bool(&w, "is_new_patient", a->is_new_patient);
+    return jsonw_end(&w);
 }
 
+/* The canonical body of a completed procedure (caller frees; NULL: out of memory). */
 static char *procedure_json(const struct model_procedure *p)
 {
-    cJSON *o = cJSON_CreateObject();
-    int ok = o != NULL;
-    ok = ok && add_int(o, "proc_num", p->proc_num) && add_int(o, "patnum", p->patnum) &&
-         add_int(o, "apt_num", p->apt_num) && add_str(o, "proc_date", p->proc_date) &&
-         add_str(o, "status", p->status);
-    return finish(o, ok);
+    struct jsonw w;
+    jsonw_begin(&w);
+    jsonw_int(&w, "proc_num", p->proc_num);
+    jsonw_int(&w, "patnum", p->patnum);
+    jsonw_int(&w, "apt_num", p->apt_num);
+    jsonw_str(&w, "proc_date", p->proc_date);
+    jsonw_str(&w, "status", p->status);
+    return jsonw_end(&w);
 }
 
+/* The canonical body of a clinic (caller frees; NULL: out of memory). */
 static char *clinic_json(const struct model_clinic *c)
 {
-    cJSON *o = cJSON_CreateObject();
-    int ok = o != NULL;
-    ok = ok && add_int(o, "clinic_num", c->clinic_num) &&
-         add_str(o, "description", c->description) && add_str(o, "abbr", c->abbr) &&
-         add_str(o, "phone", c->phone) && cJSON_AddBoolToObject(o, "hidden", c->hidden) != NULL;
-    return finish(o, ok);
+    struct jsonw w;
+    jsonw_begin(&w);
+    jsonw_int(&w, "clinic_num", c->clinic_num);
+    jsonw_str(&w, "description", c->description);
+    jsonw_str(&w, "abbr", c->abbr);
+    jsonw_str(&w, "phone", c->phone);
+    jsonw_bool(&w, "hidden", c->hidden);
+    return jsonw_end(&w);
 }
 
 /* ---- storage ------------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "jsonw.h"
 #include "keys.h"
 #include "outbox.h"
 #include "records.h"
@@ -35,22 +36,23 @@ static char *one_text(struct store *st, const char *sql, const char *office, int
     return out;
 }
 
-/* Copy member name of from into to (null when absent). */
-static int copy_member(cJSON *to, const char *to_name, const cJSON *from, const char *name)
+/* Write member name of from as to_name (null when absent). Returns 0 on NOMEM. */
+static int copy_member(struct jsonw *to, const char *to_name, const cJSON *from, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, name);
-    cJSON *dup = v ? cJSON_Duplicate(v, 0) : cJSON_CreateNull();
-    if (dup != NULL && !cJSON_AddItemToObject(to, to_name, dup)) {
-        cJSON_Delete(dup); /* not attached (no memory for the name): still ours */
-        return 0;
+    char *text;
+    if (v == NULL || cJSON_IsNull(v)) {
+        jsonw_null(to, to_name);
+    } else if (cJSON_IsString(v)) {
+        jsonw_str(to, to_name, v->valuestring);
+    } else { /* not in odsync's own bodies; copied as cJSON prints it all the same */
+        text = cJSON_PrintUnformatted(v);
+        if (text == NULL)
+            return 0;
+        jsonw_raw(to, to_name, text, strlen(text));
+        cJSON_free(text);
     }
-    return dup != NULL;
-}
-
-/* A text member (or null). */
-static int add_text(cJSON *o, const char *name, const char *v)
-{
-    return (v ? cJSON_AddStringToObject(o, name, v) : cJSON_AddNullToObject(o, name)) != NULL;
+    return 1;
 }
 
 /* The contact record of a patient, or NULL: no such patient, or (with *oom set) out of
@@ -75,8 +77,9 @@ static char *contact_body(struct store *st, const char *office, int64_t patnum, 
                            " AND patnum = ?2 AND status = 'Complete')",
                            office, patnum, oom);
     char gkey[KEY_LEN], *out = NULL;
-    cJSON *p = pbody ? cJSON_Parse(pbody) : NULL, *c = NULL;
+    cJSON *p = pbody ? cJSON_Parse(pbody) : NULL;
     const cJSON *g;
+    struct jsonw c;
     int ok;
 
     if (p == NULL || *oom) {
@@ -87,32 +90,34 @@ static char *contact_body(struct store *st, const char *office, int64_t patnum, 
     if (!cJSON_IsNumber(g) ||
         keys_contact(gkey, sizeof(gkey), office, (int64_t)g->valuedouble) != ODSYNC_OK)
         gkey[0] = '\0';
-    c = cJSON_CreateObject();
-    ok = c != NULL && add_text(c, "key", key) && add_text(c, "office", office) &&
-         cJSON_AddNumberToObject(c, "patnum", (double)patnum) != NULL &&
-         copy_member(c, "first_name", p, "first_name") &&
-         copy_member(c, "last_name", p, "last_name") &&
-         copy_member(c, "preferred_name", p, "preferred_name") &&
-         copy_member(c, "email", p, "email") && copy_member(c, "phone_mobile", p, "phone_mobile") &&
-         copy_member(c, "phone_home", p, "phone_home") &&
-         copy_member(c, "phone_work", p, "phone_work") &&
-         copy_member(c, "patient_status", p, "status") &&
-         add_text(c, "guarantor_key", gkey[0] ? gkey : NULL) &&
-         copy_member(c, "sms_consent", p, "sms_consent") &&
-         cJSON_AddFalseToObject(c, "email_opt_out") != NULL &&
-         copy_member(c, "language", p, "language") && add_text(c, "recall_due", due) &&
-         add_text(c, "recall_stage", rc->recall_stage[0] ? rc->recall_stage : NULL) &&
-         add_text(c, "last_visit", visit) &&
-         cJSON_AddBoolToObject(c, "reactivation", rc->reactivation) != NULL &&
-         cJSON_AddNullToObject(c, "updated_at") != NULL;
-    if (ok) {
-        char *printed = cJSON_PrintUnformatted(c);
-        out = util_strdup(printed);
-        cJSON_free(printed);
+    jsonw_begin(&c);
+    jsonw_str(&c, "key", key);
+    jsonw_str(&c, "office", office);
+    jsonw_int(&c, "patnum", patnum);
+    ok = copy_member(&c, "first_name", p, "first_name") &&
+         copy_member(&c, "last_name", p, "last_name") &&
+         copy_member(&c, "preferred_name", p, "preferred_name") &&
+         copy_member(&c, "email", p, "email") &&
+         copy_member(&c, "phone_mobile", p, "phone_mobile") &&
+         copy_member(&c, "phone_home", p, "phone_home") &&
+         copy_member(&c, "phone_work", p, "phone_work") &&
+         copy_member(&c, "patient_status", p, "status");
+    jsonw_str(&c, "guarantor_key", gkey[0] ? gkey : NULL);
+    ok = ok && copy_member(&c, "sms_consent", p, "sms_consent");
+    jsonw_bool(&c, "email_opt_out", 0);
+    ok = ok && copy_member(&c, "language", p, "language");
+    jsonw_str(&c, "recall_due", due);
+    jsonw_str(&c, "recall_stage", rc->recall_stage[0] ? rc->recall_stage : NULL);
+    jsonw_str(&c, "last_visit", visit);
+    jsonw_bool(&c, "reactivation", rc->reactivation);
+    jsonw_null(&c, "updated_at");
+    out = jsonw_end(&c);
+    if (!ok) {
+        util_free(out);
+        out = NULL;
     }
     *oom |= out == NULL;
 cleanup:
-    cJSON_Delete(c);
     cJSON_Delete(p);
     util_free(pbody);
     util_free(due);

@@ -3,18 +3,30 @@
  */
 #include "records.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
 #include "util.h"
 
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/* Fetch SHA-256 once per process: an implicit fetch on every digest (EVP_sha256 with
+ * OpenSSL 3) costs as much as hashing a short body. Never freed (one per process). */
+static void sha256_fetch(void)
+{
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 int records_hash(const char *data, size_t len, char hex[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0, i;
     static const char digits[] = "0123456789abcdef";
-    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+    pthread_once(&sha256_once, sha256_fetch);
+    if (sha256 == NULL || EVP_Digest(data, len, md, &mdlen, sha256, NULL) != 1 || mdlen != 32)
         return ODSYNC_INTERNAL;
     for (i = 0; i < mdlen; i++) {
         hex[2 * i] = digits[md[i] >> 4];

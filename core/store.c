@@ -320,17 +320,31 @@ sqlite3 *store_db(struct store *st)
     return st->db;
 }
 
+/* The cache slot of sql, or st->n_cached. Callers pass string literals, so the same pointer
+ * finds the statement without comparing text; the text comparison only catches an equal
+ * statement written as another literal. */
+static size_t cache_find(const struct store *st, const char *sql)
+{
+    size_t i;
+    for (i = 0; i < st->n_cached; i++)
+        if (st->cache[i].sql == sql)
+            return i;
+    for (i = 0; i < st->n_cached; i++)
+        if (strcmp(st->cache[i].sql, sql) == 0)
+            return i;
+    return st->n_cached;
+}
+
 sqlite3_stmt *store_stmt(struct store *st, const char *sql)
 {
     sqlite3_stmt *s = NULL;
     size_t i;
     int rc;
-    for (i = 0; i < st->n_cached; i++) {
-        if (st->cache[i].sql == sql || strcmp(st->cache[i].sql, sql) == 0) {
-            sqlite3_reset(st->cache[i].stmt);
-            sqlite3_clear_bindings(st->cache[i].stmt);
-            return st->cache[i].stmt;
-        }
+    i = cache_find(st, sql);
+    if (i < st->n_cached) {
+        sqlite3_reset(st->cache[i].stmt);
+        sqlite3_clear_bindings(st->cache[i].stmt);
+        return st->cache[i].stmt;
     }
     rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
     if (rc != SQLITE_OK) {
