@@ -68,14 +68,6 @@ static char *contact_body(struct store *st, const char *office, int64_t patnum, 
                          " WHERE office = ? AND patnum = ?"
                          " AND disabled = 0 AND date_due IS NOT NULL",
                          office, patnum, oom);
-    char *visit = one_text(st,
-                           "SELECT MAX(d) FROM (SELECT proc_date AS d FROM od_procedures"
-                           " INDEXED BY od_procedures_patient"
-                           " WHERE office = ?1 AND patnum = ?2 AND status = 'C' UNION ALL"
-                           " SELECT substr(start, 1, 10) FROM od_appointments"
-                           " INDEXED BY od_appointments_patient WHERE office = ?1"
-                           " AND patnum = ?2 AND status = 'Complete')",
-                           office, patnum, oom);
     char gkey[KEY_LEN], *out = NULL;
     cJSON *p = pbody ? cJSON_Parse(pbody) : NULL;
     const cJSON *g;
@@ -108,7 +100,7 @@ static char *contact_body(struct store *st, const char *office, int64_t patnum, 
     ok = ok && copy_member(&c, "language", p, "language");
     jsonw_str(&c, "recall_due", due);
     jsonw_str(&c, "recall_stage", rc->recall_stage[0] ? rc->recall_stage : NULL);
-    jsonw_str(&c, "last_visit", visit);
+    jsonw_str(&c, "last_visit", rc->last_visit[0] ? rc->last_visit : NULL);
     jsonw_bool(&c, "reactivation", rc->reactivation);
     jsonw_null(&c, "updated_at");
     out = jsonw_end(&c);
@@ -121,7 +113,6 @@ cleanup:
     cJSON_Delete(p);
     util_free(pbody);
     util_free(due);
-    util_free(visit);
     return out;
 }
 

@@ -860,6 +860,8 @@ int rules_patient(struct store *st, const struct config_office *office, int64_t 
     if (rc == ODSYNC_OK)
         rc = load_facts(&c);
     if (rc == ODSYNC_OK)
+        util_fmt(contact->last_visit, sizeof(contact->last_visit), "%s", c.last_visit);
+    if (rc == ODSYNC_OK)
         rc = rule_recall(&c, contact);
     if (rc == ODSYNC_OK)
         rc = rule_reactivation(&c, contact);

@@ -35,6 +35,7 @@ struct rules_contact {
     char recall_stage[24]; /* its stage name ("due_soon", "due", "overdue_30", ...),
                               "scheduled" when booked, or "" (none) */
     int reactivation;      /* enrolled in reactivation */
+    char last_visit[11];   /* the last completed procedure or appointment, or "" */
 };
 
 struct rules_stats {
