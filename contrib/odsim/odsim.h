@@ -92,11 +92,14 @@ struct office {
     int64_t next_slot_ms;    /* state_lock: monotonic ms when the next call may start */
 };
 
+struct store_cache; /* store.c's list cursors and prepared statements */
+
 /* The simulator. One static instance lives in main.c. */
 struct sim {
     pthread_mutex_t state_lock;
     pthread_mutex_t db_lock;
     sqlite3 *db;                 /* owned; db_lock */
+    struct store_cache *cache;   /* owned by store.c (store_close frees it); db_lock */
     struct office *offices;      /* owned array of noffices (util_free) */
     int noffices;                /* immutable after start */
     char dev_key[ODSIM_KEY_MAX]; /* immutable after start */

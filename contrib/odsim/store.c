@@ -143,8 +143,13 @@ cleanup:
     return rc;
 }
 
+/* Defined with the list cursors below. */
+static void cache_free(struct store_cache *c);
+
 void store_close(struct sim *s)
 {
+    cache_free(s->cache); /* its statements go before the connection */
+    s->cache = NULL;
     sqlite3_close(s->db);
     s->db = NULL;
 }
@@ -164,13 +169,10 @@ int store_exec(struct sim *s, const char *sql)
     return ODSYNC_STORE;
 }
 
-sqlite3_stmt *store_prepare(struct sim *s, const char *sql, const struct dbv *v, int n)
+/* Bind v[0..n) to st as ?1..?n (texts copied; a NULL text binds ""). Returns ODSYNC_OK, or
+ * ODSYNC_STORE (logged). st stays the caller's in every case. */
+static int bind_values(struct sim *s, sqlite3_stmt *st, const struct dbv *v, int n)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        log_error(ODSIM_LOG, "sqlite: %s: %.120s", sqlite3_errmsg(s->db), sql);
-        return NULL;
-    }
     for (int i = 0; i < n; i++) {
         int rc = SQLITE_OK;
         if (v[i].t == 'i')
@@ -183,9 +185,22 @@ sqlite3_stmt *store_prepare(struct sim *s, const char *sql, const struct dbv *v,
             rc = sqlite3_bind_null(st, i + 1);
         if (rc != SQLITE_OK) {
             log_error(ODSIM_LOG, "sqlite bind %d: %s", i + 1, sqlite3_errmsg(s->db));
-            sqlite3_finalize(st);
-            return NULL;
+            return ODSYNC_STORE;
         }
+    }
+    return ODSYNC_OK;
+}
+
+sqlite3_stmt *store_prepare(struct sim *s, const char *sql, const struct dbv *v, int n)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        log_error(ODSIM_LOG, "sqlite: %s: %.120s", sqlite3_errmsg(s->db), sql);
+        return NULL;
+    }
+    if (bind_values(s, st, v, n) != ODSYNC_OK) {
+        sqlite3_finalize(st);
+        return NULL;
     }
     return st;
 }
@@ -258,54 +273,134 @@ int64_t store_next_id(struct sim *s, const char *table, const char *pk, int offi
 
 /* ---- JSON ------------------------------------------------------------------------------- */
 
-int json_str(struct sbuf *b, const char *s)
+/*
+ * A write buffer in front of an sbuf: rendering a list page makes a few hundred small appends
+ * per row, so they go to a stack buffer and reach the sbuf in large pieces. Borrowed pointers
+ * only; a wbuf owns nothing beyond its array.
+ */
+struct wbuf {
+    struct sbuf *out; /* borrowed: where w_flush appends */
+    size_t len;       /* bytes waiting in buf */
+    char buf[8192];
+};
+
+/* Move what w holds to w->out. Returns sbuf_append's result (ODSYNC_OK or ODSYNC_NOMEM). */
+static int w_flush(struct wbuf *w)
+{
+    int rc = sbuf_append(w->out, w->buf, w->len);
+    w->len = 0;
+    return rc;
+}
+
+/* Append s[0..n) (borrowed) to w. */
+static void w_put(struct wbuf *w, const char *s, size_t n)
+{
+    if (n > sizeof(w->buf) - w->len) {
+        w_flush(w);
+        if (n > sizeof(w->buf)) {
+            sbuf_append(w->out, s, n);
+            return;
+        }
+    }
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+
+/* Append the byte ch to w. */
+static void w_ch(struct wbuf *w, char ch)
+{
+    if (w->len == sizeof(w->buf))
+        w_flush(w);
+    w->buf[w->len++] = ch;
+}
+
+/* 1 for a byte a JSON string holds as is: not NUL, a control character, '"' or '\\' (bytes
+ * 0x7f and up pass through unchanged). */
+#define JSON_PLAIN(c) ((c) >= 0x20 && (c) != '"' && (c) != '\\')
+
+/* Append s (borrowed; NULL is "") as a JSON string: '"' and '\' escaped, CR, LF and CRLF as
+ * one space, other control characters as \u00XX. */
+static void w_str(struct wbuf *w, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
     const unsigned char *run = p;
-    sbuf_append(b, "\"", 1);
-    for (; *p != '\0'; p++) {
-        char esc[8];
-        size_t elen = 0;
+    char esc[6];
+    w_ch(w, '"');
+    for (;;) {
+        while (JSON_PLAIN(*p))
+            p++;
+        w_put(w, (const char *)run, (size_t)(p - run));
+        if (*p == '\0')
+            break;
         if (*p == '"' || *p == '\\') {
             esc[0] = '\\';
             esc[1] = (char)*p;
-            elen = 2;
+            w_put(w, esc, 2);
         } else if (*p == '\r' || *p == '\n') {
-            esc[0] = ' ';
-            elen = 1;
-            if (*p == '\r' && p[1] == '\n') {
-                sbuf_append(b, (const char *)run, (size_t)(p - run));
-                sbuf_append(b, esc, elen);
+            w_ch(w, ' ');
+            if (*p == '\r' && p[1] == '\n')
                 p++;
-                run = p + 1;
-                continue;
-            }
-        } else if (*p < 0x20) {
+        } else {
             memcpy(esc, "\\u00", 4);
             esc[4] = hex[*p >> 4];
             esc[5] = hex[*p & 15];
-            elen = 6;
-        } else {
-            continue;
+            w_put(w, esc, 6);
         }
-        sbuf_append(b, (const char *)run, (size_t)(p - run));
-        sbuf_append(b, esc, elen);
-        run = p + 1;
+        p++;
+        run = p;
     }
-    sbuf_append(b, (const char *)run, (size_t)(p - run));
-    return sbuf_append(b, "\"", 1);
+    w_ch(w, '"');
+}
+
+/* Append v the way .NET writes a double (see json_real). */
+static void w_real(struct wbuf *w, double v)
+{
+    char num[40];
+    int n;
+    if (!isfinite(v))
+        v = 0.0;
+    n = snprintf(num, sizeof(num), "%.15g", v); /* at most 23 characters */
+    if (n < 0 || (size_t)n >= sizeof(num)) {    /* cannot happen */
+        n = 0;
+        num[0] = '\0';
+    }
+    w_put(w, num, (size_t)n);
+    if (strpbrk(num, ".eE") == NULL)
+        w_put(w, ".0", 2);
+}
+
+/* Append v in decimal (what "%lld" writes), without printf. */
+static void w_i64(struct wbuf *w, int64_t v)
+{
+    char buf[24];
+    char *p = buf + sizeof(buf);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    w_put(w, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+int json_str(struct sbuf *b, const char *s)
+{
+    struct wbuf w;
+    w.out = b;
+    w.len = 0;
+    w_str(&w, s);
+    return w_flush(&w);
 }
 
 int json_real(struct sbuf *b, double v)
 {
-    char num[40];
-    if (!isfinite(v))
-        v = 0.0;
-    snprintf(num, sizeof(num), "%.15g", v);
-    if (strpbrk(num, ".eE") == NULL)
-        return sbuf_printf(b, "%s.0", num);
-    return sbuf_puts(b, num);
+    struct wbuf w;
+    w.out = b;
+    w.len = 0;
+    w_real(&w, v);
+    return w_flush(&w);
 }
 
 char *json_string_body(const char *msg)
@@ -338,6 +433,9 @@ struct resource {
     const struct field *fields; /* in output order */
     size_t nfields;
     char *select; /* owned: built by store_resources_init */
+    char *keys;   /* owned: ',"Name":' of every field back to back (store_resources_init) */
+    size_t *koff; /* owned: nfields + 1 offsets into keys; field i is keys[koff[i]..koff[i+1]) */
+    int pk_col;   /* the column holding pk, or -1 (then lists never seek by key) */
 };
 
 #define PROV_ABBR(col)                                                                             \
@@ -616,7 +714,7 @@ static const struct field provider_fields[] = {
 
 #define RES(from, pk, f)                                                                           \
     {                                                                                              \
-        from, pk, f, UTIL_ARRAY_LEN(f), NULL                                                       \
+        from, pk, f, UTIL_ARRAY_LEN(f), NULL, NULL, NULL, -1                                       \
     }
 
 static struct resource resources[R_COUNT] = {
@@ -637,13 +735,25 @@ static struct resource resources[R_COUNT] = {
 int store_resources_init(void)
 {
     for (int r = 0; r < R_COUNT; r++) {
-        struct sbuf b = {0};
+        struct resource *res = &resources[r];
+        struct sbuf b = {0}, k = {0};
+        res->koff = util_calloc(res->nfields + 1, sizeof(*res->koff));
+        if (res->koff == NULL)
+            return ODSYNC_NOMEM; /* what earlier rounds built, store_resources_free frees */
+        res->pk_col = -1;
         sbuf_puts(&b, "SELECT ");
-        for (size_t i = 0; i < resources[r].nfields; i++)
-            sbuf_printf(&b, "%s%s", i > 0 ? ", " : "", resources[r].fields[i].expr);
-        sbuf_printf(&b, " FROM %s WHERE t.office = ?", resources[r].from);
-        resources[r].select = sbuf_take(&b);
-        if (resources[r].select == NULL)
+        for (size_t i = 0; i < res->nfields; i++) {
+            sbuf_printf(&b, "%s%s", i > 0 ? ", " : "", res->fields[i].expr);
+            res->koff[i] = k.len;
+            sbuf_printf(&k, ",\"%s\":", res->fields[i].name);
+            if (res->pk_col < 0 && strcmp(res->fields[i].expr, res->pk) == 0)
+                res->pk_col = (int)i;
+        }
+        res->koff[res->nfields] = k.len;
+        sbuf_printf(&b, " FROM %s WHERE t.office = ?", res->from);
+        res->select = sbuf_take(&b);
+        res->keys = sbuf_take(&k);
+        if (res->select == NULL || res->keys == NULL)
             return ODSYNC_NOMEM;
     }
     return ODSYNC_OK;
@@ -653,47 +763,55 @@ void store_resources_free(void)
 {
     for (int r = 0; r < R_COUNT; r++) {
         util_free(resources[r].select);
+        util_free(resources[r].keys);
+        util_free(resources[r].koff);
         resources[r].select = NULL;
+        resources[r].keys = NULL;
+        resources[r].koff = NULL;
     }
 }
 
-/* Append the current row of st (a resource SELECT) as a JSON object. */
-static void render_row(struct sbuf *b, const struct resource *res, sqlite3_stmt *st,
+/* Append the current row of st (a resource SELECT) to w as a JSON object. Integers, strings
+ * and booleans are written without printf; reals as json_real writes them. */
+static void render_row(struct wbuf *w, const struct resource *res, sqlite3_stmt *st,
                        const char *now)
 {
-    int first = 1;
-    sbuf_append(b, "{", 1);
+    size_t skip = 1; /* the first key goes without its leading comma */
+    w_ch(w, '{');
     for (size_t i = 0; i < res->nfields; i++) {
         const struct field *f = &res->fields[i];
         int col = (int)i;
         if (f->type == FT_NOW && now == NULL)
             continue;
-        if (!first)
-            sbuf_append(b, ",", 1);
-        first = 0;
-        sbuf_printf(b, "\"%s\":", f->name);
+        w_put(w, res->keys + res->koff[i] + skip, res->koff[i + 1] - res->koff[i] - skip);
+        skip = 0;
         switch (f->type) {
         case FT_INT:
-            sbuf_printf(b, "%lld", (long long)sqlite3_column_int64(st, col));
+            w_i64(w, (int64_t)sqlite3_column_int64(st, col));
             break;
         case FT_STR:
-            json_str(b, (const char *)sqlite3_column_text(st, col));
+            w_str(w, (const char *)sqlite3_column_text(st, col));
             break;
         case FT_BOOL:
-            sbuf_puts(b, sqlite3_column_int64(st, col) != 0 ? "\"true\"" : "\"false\"");
+            if (sqlite3_column_int64(st, col) != 0)
+                w_put(w, "\"true\"", 6);
+            else
+                w_put(w, "\"false\"", 7);
             break;
         case FT_REAL:
-            json_real(b, sqlite3_column_double(st, col));
+            w_real(w, sqlite3_column_double(st, col));
             break;
         case FT_INTSTR:
-            sbuf_printf(b, "\"%lld\"", (long long)sqlite3_column_int64(st, col));
+            w_ch(w, '"');
+            w_i64(w, (int64_t)sqlite3_column_int64(st, col));
+            w_ch(w, '"');
             break;
         case FT_NOW:
-            json_str(b, now);
+            w_str(w, now);
             break;
         }
     }
-    sbuf_append(b, "}", 1);
+    w_ch(w, '}');
 }
 
 void query_init(struct query *q, enum res_id res, int office)
@@ -720,18 +838,245 @@ void query_free(struct query *q)
     sbuf_free(&q->where);
 }
 
-/* Run the prepared list statement st and render every row into b as a JSON array. */
-static int render_rows(struct sim *s, const struct resource *res, sqlite3_stmt *st, const char *now,
-                       struct sbuf *b)
+/* ---- list cursors and cached statements ------------------------------------------------ */
+
+/*
+ * A full read pages through a list with Limit/Offset, and "LIMIT ? OFFSET ?" makes SQLite
+ * step over every skipped row: quadratic over the list. So each primary-key-ordered page
+ * served leaves a cursor: the list (resource, conditions, values), the offset just after
+ * the page and the last row's primary key. A request for the same list at exactly that
+ * offset, with the data unchanged since, reads "pk > last" instead of skipping rows: the same
+ * rows in the same order, since the rows before the offset are exactly those with a primary
+ * key up to the last one. "Unchanged" is sqlite3_total_changes64(): every INSERT, UPDATE and
+ * DELETE on the connection (odsim's only one) moves it, whichever module runs it; inside a
+ * transaction or savepoint (which a rollback could undo) cursors are neither used nor made.
+ * Everything else (another offset, another order, --shuffle, no limit) runs with OFFSET.
+ */
+#define CURSOR_SLOTS 16
+#define STMT_SLOTS   16
+
+/* Where one pk-ordered list page ended. */
+struct list_cursor {
+    char *key;           /* owned (util_free): list_key() bytes; NULL for an unused slot */
+    size_t keylen;       /* bytes in key */
+    int64_t gen;         /* sqlite3_total_changes64() when recorded */
+    int64_t next_offset; /* the offset just after the page served */
+    int64_t last_pk;     /* the primary key of that page's last row */
+    uint64_t used;       /* store_cache.tick at the last use (least recently used goes) */
+};
+
+/* A prepared list statement kept for the next request with the same SQL text. */
+struct cached_stmt {
+    char *sql;        /* owned (util_free); NULL for an unused slot */
+    sqlite3_stmt *st; /* owned: finalized on eviction or by cache_free */
+    uint64_t used;
+};
+
+struct store_cache {
+    struct list_cursor cur[CURSOR_SLOTS];
+    struct cached_stmt stmt[STMT_SLOTS];
+    uint64_t tick;
+};
+
+/* s->cache, made on first use; NULL when out of memory (lists then run uncached). Borrowed:
+ * owned by s until store_close. */
+static struct store_cache *cache_get(struct sim *s)
 {
-    int step, n = 0;
-    sbuf_append(b, "[", 1);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n++ > 0)
-            sbuf_append(b, ",", 1);
-        render_row(b, res, st, now);
+    if (s->cache == NULL)
+        s->cache = util_calloc(1, sizeof(*s->cache));
+    return s->cache;
+}
+
+/* Finalize and free everything c holds, and c itself. Accepts NULL. */
+static void cache_free(struct store_cache *c)
+{
+    if (c == NULL)
+        return;
+    for (int i = 0; i < CURSOR_SLOTS; i++)
+        util_free(c->cur[i].key);
+    for (int i = 0; i < STMT_SLOTS; i++) {
+        sqlite3_finalize(c->stmt[i].st);
+        util_free(c->stmt[i].sql);
     }
-    sbuf_append(b, "]", 1);
+    util_free(c);
+}
+
+/* Append to key the bytes naming q's list: resource, condition text and bound values (an
+ * office is bound first, so it is part of the key). ODSYNC_OK or ODSYNC_NOMEM. */
+static int list_key(const struct query *q, struct sbuf *key)
+{
+    int res = (int)q->res;
+    size_t wlen = q->where.data != NULL ? q->where.len : 0;
+    sbuf_append(key, (const char *)&res, sizeof(res));
+    sbuf_append(key, (const char *)&wlen, sizeof(wlen));
+    if (wlen > 0)
+        sbuf_append(key, q->where.data, wlen);
+    for (int i = 0; i < q->nbinds; i++) {
+        const struct dbv *v = &q->binds[i];
+        sbuf_append(key, &v->t, 1);
+        if (v->t == 'i') {
+            sbuf_append(key, (const char *)&v->i, sizeof(v->i));
+        } else if (v->t == 'r') {
+            sbuf_append(key, (const char *)&v->r, sizeof(v->r));
+        } else if (v->t == 't') {
+            const char *t = v->s != NULL ? v->s : ""; /* bound as "" (bind_values) */
+            size_t tlen = strlen(t);
+            sbuf_append(key, (const char *)&tlen, sizeof(tlen));
+            sbuf_append(key, t, tlen);
+        }
+    }
+    return key->failed ? ODSYNC_NOMEM : ODSYNC_OK;
+}
+
+/* The cursor of list key that ended at offset while the data was at gen, or NULL. Borrowed
+ * from c. */
+static struct list_cursor *cursor_find(struct store_cache *c, const struct sbuf *key, int64_t gen,
+                                       int64_t offset)
+{
+    for (int i = 0; i < CURSOR_SLOTS; i++) {
+        struct list_cursor *k = &c->cur[i];
+        if (k->key != NULL && k->gen == gen && k->next_offset == offset && k->keylen == key->len &&
+            memcmp(k->key, key->data, key->len) == 0)
+            return k;
+    }
+    return NULL;
+}
+
+/* Remember that list key's page ended at next_offset with last_pk. hit, when not NULL, is the
+ * cursor the page continued (updated in place); otherwise a slot holding the same key and
+ * offset, a free one or the least recently used one is (re)filled with a copy of key. Out of
+ * memory leaves no cursor behind, which only costs speed. */
+static void cursor_record(struct store_cache *c, struct list_cursor *hit, const struct sbuf *key,
+                          int64_t gen, int64_t next_offset, int64_t last_pk)
+{
+    struct list_cursor *k = hit;
+    if (k == NULL) {
+        for (int i = 0; i < CURSOR_SLOTS && k == NULL; i++) {
+            struct list_cursor *o = &c->cur[i];
+            if (o->key != NULL && o->next_offset == next_offset && o->keylen == key->len &&
+                memcmp(o->key, key->data, key->len) == 0)
+                k = o;
+        }
+    }
+    if (k == NULL) {
+        k = &c->cur[0];
+        for (int i = 0; i < CURSOR_SLOTS && k->key != NULL; i++) {
+            if (c->cur[i].key == NULL || c->cur[i].used < k->used)
+                k = &c->cur[i];
+        }
+        util_free(k->key);
+        k->key = util_malloc(key->len);
+        k->keylen = key->len;
+        if (k->key == NULL)
+            return;
+        memcpy(k->key, key->data, key->len);
+    }
+    k->gen = gen;
+    k->next_offset = next_offset;
+    k->last_pk = last_pk;
+    k->used = ++c->tick;
+}
+
+/* A statement for sql with v[0..n) bound: a cached one (reset earlier) or a new one, cached
+ * when c is not NULL. NULL on error (logged). The caller hands it back with stmt_release. */
+static sqlite3_stmt *stmt_acquire(struct sim *s, struct store_cache *c, const char *sql,
+                                  const struct dbv *v, int n)
+{
+    struct cached_stmt *slot = NULL;
+    sqlite3_stmt *st = NULL;
+    char *copy = NULL;
+    for (int i = 0; c != NULL && i < STMT_SLOTS; i++) {
+        if (c->stmt[i].sql != NULL && strcmp(c->stmt[i].sql, sql) == 0) {
+            slot = &c->stmt[i];
+            st = slot->st;
+            break;
+        }
+    }
+    if (st == NULL) {
+        if (sqlite3_prepare_v3(s->db, sql, -1, c != NULL ? SQLITE_PREPARE_PERSISTENT : 0, &st,
+                               NULL) != SQLITE_OK) {
+            log_error(ODSIM_LOG, "sqlite: %s: %.120s", sqlite3_errmsg(s->db), sql);
+            sqlite3_finalize(st);
+            st = NULL;
+            goto cleanup;
+        }
+        copy = c != NULL ? util_strdup(sql) : NULL;
+        if (copy != NULL) {
+            slot = &c->stmt[0];
+            for (int i = 0; i < STMT_SLOTS && slot->sql != NULL; i++) {
+                if (c->stmt[i].sql == NULL || c->stmt[i].used < slot->used)
+                    slot = &c->stmt[i];
+            }
+            sqlite3_finalize(slot->st);
+            util_free(slot->sql);
+            slot->sql = copy;
+            slot->st = st;
+            copy = NULL;
+        }
+    }
+    if (slot != NULL)
+        slot->used = ++c->tick;
+    if (bind_values(s, st, v, n) != ODSYNC_OK) {
+        sqlite3_clear_bindings(st);
+        if (slot == NULL)
+            sqlite3_finalize(st);
+        st = NULL;
+    }
+cleanup:
+    util_free(copy);
+    return st;
+}
+
+/* Give back st from stmt_acquire: a cached one is reset for its next use (dropped from the
+ * cache when ok is 0: a failed statement is not trusted again), any other finalized. */
+static void stmt_release(struct store_cache *c, sqlite3_stmt *st, int ok)
+{
+    for (int i = 0; c != NULL && st != NULL && i < STMT_SLOTS; i++) {
+        if (c->stmt[i].st != st)
+            continue;
+        if (ok) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return;
+        }
+        util_free(c->stmt[i].sql);
+        c->stmt[i].sql = NULL;
+        c->stmt[i].st = NULL;
+        break;
+    }
+    sqlite3_finalize(st);
+}
+
+/* What render_rows saw of the rows it rendered. */
+struct page_end {
+    int64_t rows;    /* rows rendered */
+    int64_t last_pk; /* the primary key of the last row, when last_ok */
+    int last_ok;     /* 1: the last row's primary key was an integer */
+};
+
+/* Run the prepared list statement st and render every row into b as a JSON array; with
+ * pk_col >= 0 note the last row's primary key (column pk_col) in *end. */
+static int render_rows(struct sim *s, const struct resource *res, sqlite3_stmt *st, const char *now,
+                       int pk_col, struct sbuf *b, struct page_end *end)
+{
+    int step;
+    struct wbuf w;
+    w.out = b;
+    w.len = 0;
+    end->rows = 0;
+    end->last_ok = 0;
+    w_ch(&w, '[');
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (end->rows++ > 0)
+            w_ch(&w, ',');
+        if (pk_col >= 0) {
+            end->last_ok = sqlite3_column_type(st, pk_col) == SQLITE_INTEGER;
+            end->last_pk = sqlite3_column_int64(st, pk_col);
+        }
+        render_row(&w, res, st, now);
+    }
+    w_ch(&w, ']');
+    w_flush(&w);
     if (step != SQLITE_DONE) {
         log_error(ODSIM_LOG, "sqlite: %s", sqlite3_errmsg(s->db));
         return ODSYNC_STORE;
@@ -743,19 +1088,38 @@ int store_list(struct sim *s, struct query *q, int64_t limit, int64_t offset, co
                char **out)
 {
     const struct resource *res = &resources[q->res];
-    struct sbuf sql = {0}, body = {0};
+    struct sbuf sql = {0}, body = {0}, key = {0};
+    struct store_cache *c = NULL;
+    struct list_cursor *cur = NULL;
+    struct page_end end = {0};
     sqlite3_stmt *st = NULL;
     int rc = ODSYNC_INVALID;
-    struct dbv binds[UTIL_ARRAY_LEN(q->binds) + 2];
+    struct dbv binds[UTIL_ARRAY_LEN(q->binds) + 3];
     int n = q->nbinds;
+    int64_t gen = 0;
+    /* Primary-key order, a page size, outside any transaction: cursors apply (see above). */
+    int keyed = q->order == NULL && (!s->shuffle || q->pk_order) && res->pk_col >= 0 && limit > 0 &&
+                sqlite3_get_autocommit(s->db) != 0;
 
     *out = NULL;
     if (q->failed || q->where.failed)
         goto cleanup;
+    c = cache_get(s);
+    if (keyed && (c == NULL || list_key(q, &key) != ODSYNC_OK))
+        keyed = 0;
+    if (keyed) {
+        gen = sqlite3_total_changes64(s->db);
+        if (offset > 0)
+            cur = cursor_find(c, &key, gen, offset);
+    }
     memcpy(binds, q->binds, sizeof(q->binds[0]) * (size_t)n);
     sbuf_puts(&sql, res->select);
     if (q->where.data != NULL)
         sbuf_puts(&sql, q->where.data);
+    if (cur != NULL) {
+        sbuf_printf(&sql, " AND %s > ?", res->pk);
+        binds[n++] = DV_I(cur->last_pk);
+    }
     if (q->order != NULL)
         sbuf_printf(&sql, " ORDER BY %s, %s", q->order, res->pk);
     else if (s->shuffle && !q->pk_order)
@@ -766,23 +1130,26 @@ int store_list(struct sim *s, struct query *q, int64_t limit, int64_t offset, co
         sbuf_printf(&sql, " ORDER BY %s", res->pk);
     sbuf_puts(&sql, " LIMIT ? OFFSET ?");
     binds[n++] = DV_I(limit);
-    binds[n++] = DV_I(offset);
+    binds[n++] = DV_I(cur != NULL ? 0 : offset);
     rc = ODSYNC_NOMEM;
     if (sql.failed)
         goto cleanup;
     rc = ODSYNC_STORE;
-    st = store_prepare(s, sql.data, binds, n);
+    st = stmt_acquire(s, c, sql.data, binds, n);
     if (st == NULL)
         goto cleanup;
-    rc = render_rows(s, res, st, now, &body);
+    rc = render_rows(s, res, st, now, keyed ? res->pk_col : -1, &body, &end);
+    if (rc == ODSYNC_OK && keyed && end.rows > 0 && end.last_ok && offset <= INT64_MAX - limit)
+        cursor_record(c, cur, &key, gen, offset + limit, end.last_pk);
     if (rc == ODSYNC_OK) {
         *out = sbuf_take(&body);
         rc = *out != NULL ? ODSYNC_OK : ODSYNC_NOMEM;
     }
 cleanup:
-    sqlite3_finalize(st);
+    stmt_release(c, st, rc == ODSYNC_OK);
     sbuf_free(&sql);
     sbuf_free(&body);
+    sbuf_free(&key);
     return rc;
 }
 
@@ -805,7 +1172,11 @@ int store_one(struct sim *s, enum res_id res_id, int office, int64_t pk, const c
     if (step == SQLITE_DONE) {
         rc = 0;
     } else if (step == SQLITE_ROW) {
-        render_row(&body, res, st, now);
+        struct wbuf w;
+        w.out = &body;
+        w.len = 0;
+        render_row(&w, res, st, now);
+        w_flush(&w);
         *out = sbuf_take(&body);
         rc = *out != NULL ? 1 : -1;
     } else {

@@ -37,7 +37,8 @@ struct dbv {
 
 /* Open path (":memory:" for none) with the schema. Returns ODSYNC_OK or ODSYNC_IO (printed). */
 int store_open(struct sim *s, const char *path);
-void store_close(struct sim *s); /* accepts a never-opened sim */
+/* Free s->cache (list cursors, cached statements) and close s->db; accepts a never-opened sim. */
+void store_close(struct sim *s);
 /* Create the secondary indexes (after bulk generation, which is faster without them). */
 int store_create_indexes(struct sim *s);
 
@@ -81,7 +82,8 @@ enum res_id {
     R_COUNT
 };
 
-/* Build the SELECT text of every resource (once at start). ODSYNC_OK or ODSYNC_NOMEM. */
+/* Build the SELECT text and JSON keys of every resource (once at start). ODSYNC_OK or
+ * ODSYNC_NOMEM; either way store_resources_free frees what was built. */
 int store_resources_init(void);
 void store_resources_free(void);
 
@@ -103,6 +105,9 @@ void query_free(struct query *q);
 /* Run q with LIMIT/OFFSET (limit < 0: no limit) and render a JSON array into *out (caller
  * frees with util_free). now is the serverDateTime for resources that carry it (NULL omits
  * it). With s->shuffle and no explicit order, rows come in a seeded, stable non-PK order.
+ * A page in primary-key order that starts where the same list's previous page ended, with no
+ * write in between, continues after that page's last key instead of skipping offset rows
+ * (same rows, same bytes; s->cache keeps the cursors and prepared statements).
  * Returns ODSYNC_OK, ODSYNC_NOMEM, ODSYNC_INVALID (q failed) or ODSYNC_STORE. */
 int store_list(struct sim *s, struct query *q, int64_t limit, int64_t offset, const char *now,
                char **out);
