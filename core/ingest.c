@@ -282,8 +282,7 @@ static void fetch_run(struct fetch *f)
 {
     struct od_client_stats before, after;
     od_client_stats(f->r->c, &before);
-    f->rc = od_client_get_page(f->r->c, f->r->query, f->offset, &f->items, f->err,
-                               sizeof(f->err));
+    f->rc = od_client_get_page(f->r->c, f->r->query, f->offset, &f->items, f->err, sizeof(f->err));
     od_client_stats(f->r->c, &after);
     f->requests = after.requests - before.requests;
 }
@@ -353,8 +352,8 @@ static int read_all(struct read *r, char *err, size_t errlen)
         a.items = cur.items;
         a.offset = cur.offset;
         n = cJSON_GetArraySize(a.items);
-        more = n >= od_client_page_size(r->c) && !(r->opt != NULL && r->opt->stop != NULL &&
-                                                   *r->opt->stop);
+        more = n >= od_client_page_size(r->c) &&
+               !(r->opt != NULL && r->opt->stop != NULL && *r->opt->stop);
         if (more)
             fetch_start(&next, r, a.offset + n);
         rc = store_tx(r->st, page_tx, &a);

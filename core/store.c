@@ -371,17 +371,36 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql)
  * other; the busy timeout is left for other processes (a CLI command beside the daemon). */
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* One transaction-control statement (BEGIN, COMMIT, SAVEPOINT, RELEASE), prepared once per
+ * connection through the statement cache rather than parsed by sqlite3_exec every time: a
+ * busy worker runs several per batch. Errors as store_exec reports them. */
+static int tx_control(struct store *st, const char *sql)
+{
+    sqlite3_stmt *s = store_stmt(st, sql);
+    int rc;
+    if (s == NULL)
+        return store_exec(st, sql); /* not preparable now: let exec say why */
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE)
+        util_fmt(st->last_error, sizeof(st->last_error), "%s", sqlite3_errmsg(st->db));
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE)
+        return ODSYNC_OK;
+    log_error("store", "%s (%.60s...)", st->last_error, sql);
+    return store_status(rc) == ODSYNC_OK ? ODSYNC_STORE : store_status(rc);
+}
+
 int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg)
 {
     int nested = !sqlite3_get_autocommit(st->db); /* inside a caller's transaction */
     int rc;
     if (!nested)
         pthread_mutex_lock(&write_lock);
-    rc = store_exec(st, nested ? "SAVEPOINT store_tx" : "BEGIN IMMEDIATE");
+    rc = tx_control(st, nested ? "SAVEPOINT store_tx" : "BEGIN IMMEDIATE");
     if (rc == ODSYNC_OK) {
         rc = fn(st, arg);
         if (rc == ODSYNC_OK)
-            rc = store_exec(st, nested ? "RELEASE store_tx" : "COMMIT");
+            rc = tx_control(st, nested ? "RELEASE store_tx" : "COMMIT");
         if (rc != ODSYNC_OK)
             sqlite3_exec(st->db, nested ? "ROLLBACK TO store_tx; RELEASE store_tx" : "ROLLBACK",
                          NULL, NULL, NULL);

@@ -4,7 +4,10 @@
 # naive reference (naive_sync) against the same odsim and a fresh fake. Writes $out/crm.json.
 #   BENCH_PATIENTS (20000), BENCH_MODE local|remote (local: unthrottled Local API, pages of
 #   1000), BENCH_THROTTLE_MS (remote: odsim --throttle and odsync pacing, 0), BENCH_NAIVE (1),
-#   BENCH_TAG (crm: name of the JSON file and of the scenario)
+#   BENCH_TAG (crm: name of the JSON file and of the scenario), BENCH_HS_LIMIT_SCALE (20: the
+#   HubSpot fake enforces HubSpot's burst limit, 190 requests per 10 s, over a window 20 times
+#   shorter, for odsync and the naive script alike; 0: no limit). The naive script also runs
+#   once against an unlimited fake, for its loopback-only speed.
 # Timed: from the start of `odsync sync` to the end of `odsync run --until-idle --deliver-only`
 # (the CRM then holds every contact and task: checked against the fake's object counts).
 set -euo pipefail
@@ -16,6 +19,7 @@ mode=${BENCH_MODE:-local}
 throttle=${BENCH_THROTTLE_MS:-0}
 tag=${BENCH_TAG:-crm}
 naive=${BENCH_NAIVE:-1}
+hs_scale=${BENCH_HS_LIMIT_SCALE:-20}
 work=$(mktemp -d)
 mkdir -p "$out"
 # shellcheck source=tests/bench/lib.sh
@@ -26,7 +30,7 @@ sim_args=(--listen 127.0.0.1:0 --patients "$patients" --seed 7 --mode "$mode"
     --clock "2026-11-27 09:00:00")
 if [ "$throttle" -gt 0 ]; then sim_args+=(--throttle "$throttle" --over-limit reject); fi
 start_server sim "$build/contrib/odsim/odsim" "${sim_args[@]}"
-start_hubspot hs
+start_hubspot hs "$hs_scale"
 tier=$([ "$mode" = local ] && echo local || echo read_all)
 page=$([ "$mode" = local ] && echo 1000 || echo 100)
 write_config "$work/odsync.json" "[$(office_json bench "$PORT_sim" "$tier" "$throttle")]" \
@@ -87,6 +91,7 @@ cat >"$out/$tag.json" <<JSON
  "seconds": $total_s, "sync_seconds": $sync_s, "deliver_seconds": $deliver_s,
  "contacts": $contacts, "tasks": $tasks, "records": $records,
  "records_per_s": $(calc "$records / $total_s"), "patients_per_s": $(calc "$patients / $total_s"),
+ "od_records_per_s": $(calc "$od_rows / $total_s"), "hubspot_limit_scale": $hs_scale,
  "peak_rss_kb": $rss_kb, "peak_rss_sync_kb": $rss_sync, "peak_rss_deliver_kb": $rss_deliver,
  "od_rows": $od_rows, "od_requests": $od_full, "od_lower_bound": $od_bound,
  "throttle_violations": $violations,
@@ -95,16 +100,23 @@ cat >"$out/$tag.json" <<JSON
  "resync": {"seconds": $resync_s, "crm_requests": $resync_crm, "od_requests": $resync_od}}
 JSON
 
-# ---- the naive reference, same odsim, fresh fake ---------------------------------------
-if [ "$naive" = 1 ]; then
-    start_hubspot naive_hs
+# ---- the naive reference, same odsim, a fresh fake: limited like odsync's, then unlimited ---
+naive_run() { # FAKE_NAME LIMIT_SCALE OUT
+    local port od_before od_naive crm_naive wait_ms=10
+    [ "$2" -gt 0 ] && wait_ms=$((100 / $2 > 0 ? 100 / $2 : 1))
+    start_hubspot "$1" "$2"
+    port=PORT_$1
     od_before=$(od_requests "$PORT_sim")
-    "$build/bench/naive_sync" "$PORT_sim" "$PORT_naive_hs" "$BENCH_DEV" "$BENCH_CUST" \
-        "$BENCH_HS_TOKEN" "$page" >"$work/naive.json"
+    "$build/bench/naive_sync" "$PORT_sim" "${!port}" "$BENCH_DEV" "$BENCH_CUST" \
+        "$BENCH_HS_TOKEN" "$page" "$wait_ms" >"$work/naive.json"
     od_naive=$(($(od_requests "$PORT_sim") - od_before))
-    crm_naive=$(hs_all_requests "$PORT_naive_hs")
-    jq --argjson od "$od_naive" --argjson crm "$crm_naive" \
+    crm_naive=$(hs_all_requests "${!port}")
+    jq --argjson od "$od_naive" --argjson crm "$crm_naive" --argjson scale "$2" \
         '. + {records: (.contacts + .tasks), records_per_s: ((.contacts + .tasks) / .seconds),
-              od_requests_seen: $od, crm_requests_seen: $crm}' \
-        "$work/naive.json" >"$out/naive.json"
+              patients_per_s: (.patients / .seconds), hubspot_limit_scale: $scale,
+              od_requests_seen: $od, crm_requests_seen: $crm}' "$work/naive.json" >"$3"
+}
+if [ "$naive" = 1 ]; then
+    naive_run naive_hs "$hs_scale" "$out/naive.json"
+    naive_run naive_free 0 "$out/naive_unlimited.json"
 fi

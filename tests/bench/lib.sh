@@ -51,9 +51,14 @@ stop_server() {
     wait "$1" 2>/dev/null || true
 }
 
-start_hubspot() { # NAME
+# start_hubspot NAME [LIMIT_SCALE]: the HubSpot fake. With LIMIT_SCALE it enforces HubSpot's
+# burst limit for Professional and Enterprise private apps (190 requests per rolling 10 s)
+# over a window LIMIT_SCALE times shorter; without (or 0), no burst limit.
+start_hubspot() {
+    local limit=(--ten-secondly-max 100000)
+    if [ "${2:-0}" -gt 0 ]; then limit=(--ten-secondly-max 190 --interval-ms $((10000 / $2))); fi
     start_server "$1" "$build/contrib/fakes/fake_hubspot" --token "$BENCH_HS_TOKEN" \
-        --ten-secondly-max 100000 --daily-max 100000000
+        "${limit[@]}" --daily-max 100000000
 }
 
 now() { date +%s.%N; }

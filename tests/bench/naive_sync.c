@@ -5,9 +5,11 @@
  * then, with no change detection and no batching, sends one request per record per entity
  * to HubSpot: a one-input batch/upsert per patient (on a unique odsync_key property it
  * creates first), then a one-input batch/create per enabled recall, associated with its
- * patient's contact. One keep-alive connection per host, one request at a time.
+ * patient's contact. One keep-alive connection per host, one request at a time. On a 429 it
+ * waits RETRY_WAIT_MS (default 10) and sends the same request again.
  * Prints one JSON object on stdout; asserts nothing.
  * usage: naive_sync OD_PORT HUBSPOT_PORT DEVELOPER_KEY CUSTOMER_KEY HUBSPOT_TOKEN PAGE_SIZE
+ *        [RETRY_WAIT_MS]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +27,8 @@ struct buf {
 static CURL *od_curl, *hs_curl;
 static struct curl_slist *od_headers, *hs_headers;
 static int od_port, hs_port;
-static long od_requests, hs_requests, hs_failures;
+static long od_requests, hs_requests, hs_failures, hs_rate_limited;
+static long retry_wait_ms = 10;
 
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
@@ -104,13 +107,24 @@ static int num(const cJSON *o, const char *name)
     return cJSON_IsNumber(v) ? v->valueint : 0;
 }
 
-/* POST body to a HubSpot path; returns the answer (caller deletes). */
+/* POST body to a HubSpot path; returns the answer (caller deletes). A 429 is what any
+ * working script must handle: it waits retry_wait_ms (a small share of the rate window, the
+ * most favourable choice for this script) and sends the same request again. */
 static cJSON *hs_post(const char *path, const char *body, long *status)
 {
     char url[256];
+    cJSON *answer;
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", hs_port, path);
-    hs_requests++;
-    return call(hs_curl, hs_headers, url, body, status);
+    for (;;) {
+        hs_requests++;
+        answer = call(hs_curl, hs_headers, url, body, status);
+        if (*status != 429)
+            return answer;
+        cJSON_Delete(answer);
+        hs_rate_limited++;
+        struct timespec ts = {retry_wait_ms / 1000, (retry_wait_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static double now_s(void)
@@ -136,11 +150,13 @@ int main(int argc, char **argv)
     cJSON *patients, *recalls, *p, *in, *props, *answer;
     double t0;
 
-    if (argc != 7) {
+    if (argc != 7 && argc != 8) {
         fprintf(stderr, "usage: naive_sync OD_PORT HUBSPOT_PORT DEVELOPER_KEY CUSTOMER_KEY "
-                        "HUBSPOT_TOKEN PAGE_SIZE\n");
+                        "HUBSPOT_TOKEN PAGE_SIZE [RETRY_WAIT_MS]\n");
         return 2;
     }
+    if (argc == 8)
+        retry_wait_ms = strtol(argv[7], NULL, 10);
     od_port = (int)strtol(argv[1], NULL, 10);
     hs_port = (int)strtol(argv[2], NULL, 10);
     page = (int)strtol(argv[6], NULL, 10);
@@ -239,9 +255,9 @@ int main(int argc, char **argv)
 
     printf("{\"seconds\": %.3f, \"patients\": %d, \"recalls\": %d, \"contacts\": %d, "
            "\"tasks\": %d, \"od_requests\": %ld, \"crm_requests\": %ld, \"crm_failures\": "
-           "%ld}\n",
+           "%ld, \"crm_rate_limited\": %ld}\n",
            now_s() - t0, cJSON_GetArraySize(patients), cJSON_GetArraySize(recalls), contacts, tasks,
-           od_requests, hs_requests, hs_failures);
+           od_requests, hs_requests, hs_failures, hs_rate_limited);
     free(contact_id);
     cJSON_Delete(patients);
     cJSON_Delete(recalls);

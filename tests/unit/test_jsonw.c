@@ -25,8 +25,14 @@ static char *cjson_text(cJSON *o)
 START_TEST(strings_match_cjson)
 {
     static const char *values[] = {
-        "", "plain", "quote \" and backslash \\", "\b\f\n\r\t", "\x01\x02\x1f\x7f",
-        "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\xa6\xb7", "/slash/", "tail\\",
+        "",
+        "plain",
+        "quote \" and backslash \\",
+        "\b\f\n\r\t",
+        "\x01\x02\x1f\x7f",
+        "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\xa6\xb7",
+        "/slash/",
+        "tail\\",
     };
     size_t i;
     for (i = 0; i < UTIL_ARRAY_LEN(values); i++) {
@@ -51,9 +57,23 @@ END_TEST
 START_TEST(numbers_match_cjson)
 {
     static const int64_t values[] = {
-        0, 1, -1, 9, 10, 42, 123456789, INT_MAX, INT_MIN, (int64_t)INT_MAX + 1,
-        (int64_t)INT_MIN - 1, 4000000000LL, 999999999999999LL, 1000000000000000LL,
-        123456789012345678LL, INT64_MAX, INT64_MIN,
+        0,
+        1,
+        -1,
+        9,
+        10,
+        42,
+        123456789,
+        INT_MAX,
+        INT_MIN,
+        (int64_t)INT_MAX + 1,
+        (int64_t)INT_MIN - 1,
+        4000000000LL,
+        999999999999999LL,
+        1000000000000000LL,
+        123456789012345678LL,
+        INT64_MAX,
+        INT64_MIN,
     };
     size_t i;
     for (i = 0; i < UTIL_ARRAY_LEN(values); i++) {
@@ -70,8 +90,8 @@ START_TEST(numbers_match_cjson)
         jsonw_bool(&w, "f", 0);
         mine = jsonw_end(&w);
         ck_assert_ptr_nonnull(mine);
-        ck_assert_msg(strcmp(mine, theirs) == 0, "%lld: %s vs cJSON %s", (long long)values[i],
-                      mine, theirs);
+        ck_assert_msg(strcmp(mine, theirs) == 0, "%lld: %s vs cJSON %s", (long long)values[i], mine,
+                      theirs);
         util_free(mine);
         cJSON_free(theirs);
     }
@@ -103,8 +123,9 @@ START_TEST(out_of_memory_gives_null)
         char *s;
         util_fail_alloc_after(nth);
         jsonw_begin(&w);
-        jsonw_str(&w, "name", "a value long enough to need the buffer to grow once or twice "
-                              "more than its first allocation gave it, surely by now");
+        jsonw_str(&w, "name",
+                  "a value long enough to need the buffer to grow once or twice "
+                  "more than its first allocation gave it, surely by now");
         jsonw_int(&w, "n", 5);
         s = jsonw_end(&w);
         util_fail_alloc_after(0);
