@@ -23,9 +23,12 @@
  * Admin routes (no auth, never faulted, limited or counted): GET /_state, GET /_objects/{type}
  * [/{id}], GET|POST|DELETE /_faults, POST /_reset.
  *
- * State lives in SQLite (--db FILE, default in memory): objects, their property values, the
- * associations and the property definitions (standard ones seeded, custom ones created
- * through the properties API). Counters, limits and faults live in the process.
+ * State lives in SQLite (--db FILE, default in memory): objects (each with its property values
+ * as one JSON text, so a write is one row), the values of unique properties (the upsert and
+ * conflict lookups), the associations and the property definitions (standard ones seeded,
+ * custom ones created through the properties API; read through an in-process cache).
+ * Counters, limits and faults live in the process. Each batch request is one transaction and
+ * its answer is written as text (byte for byte what cJSON would print).
  *
  * Threads: libmicrohttpd runs one thread per connection; one mutex (struct fake.lock) guards
  * SQLite, counters, limits and faults. Request bodies (test patient data) are never logged.
@@ -110,11 +113,47 @@ struct stats {
     int64_t resets, truncated, creates, updates;
 };
 
+/* One property definition. */
+struct propdef {
+    char type[24];
+    char field_type[24];
+    char group[64];
+    char label[128];
+    int unique;
+    int custom;
+};
+
+/* A cached property definition: object type and name owned (util_free). */
+struct propent {
+    char *object_type;
+    char *name;
+    struct propdef d;
+};
+
+/* One value written to an object: name and value borrowed (from the request body or the
+ * parsed stored values), valid while that tree lives; value NULL means the number in num. */
+struct pval {
+    const char *name;
+    const char *value;
+    char num[40];
+    int old; /* 1: a value the object held before this write */
+};
+
 struct fake {
     pthread_mutex_t lock;
     sqlite3 *db;
     const char *sql[STMT_CACHE]; /* statement cache keyed by the SQL literal's address */
     sqlite3_stmt *st[STMT_CACHE];
+    struct propent *props; /* owned: every property definition, sorted by (type, name) */
+    size_t n_props;
+    const struct propent **uniq_props; /* owned array: the unique ones among props */
+    size_t n_uniq;
+    int props_ok;    /* 0: reload props from SQLite before the next lookup */
+    struct pval *pv; /* owned scratch: the values of the object being written */
+    size_t pv_cap;
+    struct sbuf text; /* owned scratch: that object's stored values text */
+    int64_t iso_sec;  /* now_iso's cache: the second iso_base spells */
+    char iso_base[24];
     int64_t next_id;
     struct faults faults;
     struct faults flags; /* the settings from the command line, restored by DELETE /_faults */
@@ -140,11 +179,16 @@ struct answer {
 static const char schema_sql[] =
     "PRAGMA journal_mode = WAL;"
     "PRAGMA synchronous = OFF;"
+    /* props: the property values as JSON object members, sorted by name, "" when none */
     "CREATE TABLE IF NOT EXISTS objects (id INTEGER PRIMARY KEY, type TEXT NOT NULL,"
-    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL, writes INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS vals (object_id INTEGER NOT NULL, name TEXT NOT NULL,"
-    " value TEXT NOT NULL, PRIMARY KEY (object_id, name));"
-    "CREATE INDEX IF NOT EXISTS vals_by_value ON vals (name, value);"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL, writes INTEGER NOT NULL,"
+    " props TEXT NOT NULL DEFAULT '');"
+    /* counts and listings by type read this, not the (wide) rows */
+    "CREATE INDEX IF NOT EXISTS objects_by_type ON objects (type);"
+    /* the values of unique properties ("" never): at most one object holds each */
+    "CREATE TABLE IF NOT EXISTS uniq (type TEXT NOT NULL, name TEXT NOT NULL,"
+    " value TEXT NOT NULL, object_id INTEGER NOT NULL, PRIMARY KEY (type, name, value))"
+    " WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS associations (from_id INTEGER NOT NULL, to_id INTEGER NOT NULL,"
     " type_id INTEGER NOT NULL, category TEXT NOT NULL, PRIMARY KEY (from_id, to_id, type_id));"
     "CREATE TABLE IF NOT EXISTS properties (object_type TEXT NOT NULL, name TEXT NOT NULL,"
@@ -194,15 +238,20 @@ static const char *const field_types[][2] = {
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-static void now_iso(char *buf, size_t len)
+/* The wall time as HubSpot writes it, "YYYY-MM-DDTHH:MM:SS.mmmZ", into buf (len >= 25). The
+ * seconds part is formatted once per second (f->iso_*). Needs f->lock. */
+static void now_iso(struct fake *f, char *buf, size_t len)
 {
     int64_t ms = util_now_ms();
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    char base[24];
-    gmtime_r(&secs, &tm);
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    util_fmt(buf, len, "%s.%03dZ", base, (int)(ms % 1000));
+    int milli = (int)(ms % 1000);
+    if (f->iso_base[0] == '\0' || ms / 1000 != f->iso_sec) {
+        time_t secs = (time_t)(ms / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(f->iso_base, sizeof(f->iso_base), "%Y-%m-%dT%H:%M:%S", &tm);
+        f->iso_sec = ms / 1000;
+    }
+    util_fmt(buf, len, "%s.%03dZ", f->iso_base, milli);
 }
 
 static void sleep_ms(struct fake *f, int64_t ms)
@@ -238,6 +287,80 @@ static void answer_json(struct answer *a, unsigned status, cJSON *json)
         cJSON_free(text);
     }
     cJSON_Delete(json);
+}
+
+/* Set a JSON answer from text built in b (taken: b is reset). A failed b leaves a NOMEM
+ * answer, as answer_json does. */
+static void answer_text(struct answer *a, unsigned status, struct sbuf *b)
+{
+    a->status = status;
+    a->type = "application/json;charset=utf-8";
+    util_free(a->body);
+    a->body = sbuf_take(b);
+}
+
+/* Append s (NUL-terminated, borrowed) to b as a JSON string, quoted and escaped exactly as
+ * cJSON prints one: \" \\ \b \f \n \r \t, other bytes below 0x20 as \u00xx, the rest as they
+ * are. Hand-built answers are then byte for byte what printing a cJSON tree gave. Written
+ * through a small buffer: one append per 256 bytes, not per piece. */
+static void json_str(struct sbuf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    char buf[256 + 8];
+    size_t n = 0;
+    buf[n++] = '"';
+    for (; *p != '\0'; p++) {
+        if (n > 256) {
+            sbuf_append(b, buf, n);
+            n = 0;
+        }
+        if (*p >= 0x20 && *p != '"' && *p != '\\') {
+            buf[n++] = (char)*p;
+            continue;
+        }
+        buf[n++] = '\\';
+        switch (*p) {
+        case '"':
+        case '\\':
+            buf[n++] = (char)*p;
+            break;
+        case '\b':
+            buf[n++] = 'b';
+            break;
+        case '\f':
+            buf[n++] = 'f';
+            break;
+        case '\n':
+            buf[n++] = 'n';
+            break;
+        case '\r':
+            buf[n++] = 'r';
+            break;
+        case '\t':
+            buf[n++] = 't';
+            break;
+        default:
+            buf[n++] = 'u';
+            buf[n++] = '0';
+            buf[n++] = '0';
+            buf[n++] = hex[*p >> 4];
+            buf[n++] = hex[*p & 15];
+            break;
+        }
+    }
+    buf[n++] = '"';
+    sbuf_append(b, buf, n);
+}
+
+/* Empty b for reuse, keeping its memory (a failed b is freed and starts over). */
+static void sbuf_reset(struct sbuf *b)
+{
+    if (b->failed)
+        sbuf_free(b);
+    b->len = 0;
+    if (b->data != NULL)
+        b->data[0] = '\0';
 }
 
 /* A HubSpot error object {status:"error", message, correlationId, category[, errors]
@@ -392,62 +515,180 @@ static int exec_sql(struct fake *f, const char *sql)
     return -1;
 }
 
-/* One property definition. */
-struct propdef {
-    char type[24];
-    char field_type[24];
-    char group[64];
-    char label[128];
-    int unique;
-    int custom;
-};
-
-/* Look up property name of type; 1 when it exists (d filled when not NULL). */
-static int prop_find(struct fake *f, const char *type, const char *name, struct propdef *d)
+/* Free the property cache; the next lookup reloads it. Needs f->lock. */
+static void props_clear(struct fake *f)
 {
-    static const char sql[] = "SELECT type, field_type, group_name, label, unique_value, custom"
-                              " FROM properties WHERE object_type = ?1 AND name = ?2";
-    sqlite3_stmt *s = stmt(f, sql);
-    int found = 0;
-    if (s == NULL)
-        return 0;
-    sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        found = 1;
-        if (d != NULL) {
-            util_fmt(d->type, sizeof(d->type), "%s", (const char *)sqlite3_column_text(s, 0));
-            util_fmt(d->field_type, sizeof(d->field_type), "%s",
-                     (const char *)sqlite3_column_text(s, 1));
-            util_fmt(d->group, sizeof(d->group), "%s", (const char *)sqlite3_column_text(s, 2));
-            util_fmt(d->label, sizeof(d->label), "%s", (const char *)sqlite3_column_text(s, 3));
-            d->unique = sqlite3_column_int(s, 4);
-            d->custom = sqlite3_column_int(s, 5);
-        }
+    for (size_t i = 0; i < f->n_props; i++) {
+        util_free(f->props[i].object_type);
+        util_free(f->props[i].name);
     }
-    sqlite3_reset(s);
-    return found;
+    util_free(f->props);
+    util_free(f->uniq_props);
+    f->props = NULL;
+    f->uniq_props = NULL;
+    f->n_props = f->n_uniq = 0;
+    f->props_ok = 0;
 }
 
-/* The id of the object of type whose property name has value, or 0. */
+/* qsort order of the property cache: object type, then name (SQLite's BINARY order). */
+static int propent_cmp(const void *a, const void *b)
+{
+    const struct propent *x = a, *y = b;
+    int c = strcmp(x->object_type, y->object_type);
+    return c != 0 ? c : strcmp(x->name, y->name);
+}
+
+/* Load every property definition into f->props. 0, or -1 (logged, or NOMEM; the cache stays
+ * empty and the next lookup tries again). Needs f->lock. */
+static int props_load(struct fake *f)
+{
+    static const char sql[] = "SELECT object_type, name, type, field_type, group_name, label,"
+                              " unique_value, custom FROM properties";
+    sqlite3_stmt *s;
+    size_t cap = 0;
+    int rc = -1, step;
+    props_clear(f);
+    s = stmt(f, sql);
+    if (s == NULL)
+        return -1;
+    for (;;) {
+        struct propent *e;
+        step = sqlite3_step(s);
+        if (step != SQLITE_ROW)
+            break;
+        if (f->n_props == cap) {
+            size_t ncap = cap > 0 ? cap * 2 : 32;
+            struct propent *grown = util_realloc(f->props, ncap * sizeof(*grown));
+            if (grown == NULL)
+                goto cleanup;
+            f->props = grown;
+            cap = ncap;
+        }
+        e = &f->props[f->n_props];
+        e->object_type = util_strdup((const char *)sqlite3_column_text(s, 0));
+        e->name = util_strdup((const char *)sqlite3_column_text(s, 1));
+        if (e->object_type == NULL || e->name == NULL) {
+            util_free(e->object_type);
+            util_free(e->name);
+            goto cleanup;
+        }
+        f->n_props++;
+        util_fmt(e->d.type, sizeof(e->d.type), "%s", (const char *)sqlite3_column_text(s, 2));
+        util_fmt(e->d.field_type, sizeof(e->d.field_type), "%s",
+                 (const char *)sqlite3_column_text(s, 3));
+        util_fmt(e->d.group, sizeof(e->d.group), "%s", (const char *)sqlite3_column_text(s, 4));
+        util_fmt(e->d.label, sizeof(e->d.label), "%s", (const char *)sqlite3_column_text(s, 5));
+        e->d.unique = sqlite3_column_int(s, 6);
+        e->d.custom = sqlite3_column_int(s, 7);
+    }
+    if (step != SQLITE_DONE) {
+        log_error(FAKE_LOG, "sqlite: %s", sqlite3_errmsg(f->db));
+        goto cleanup;
+    }
+    if (f->n_props > 1)
+        qsort(f->props, f->n_props, sizeof(*f->props), propent_cmp);
+    f->uniq_props = util_calloc(f->n_props, sizeof(*f->uniq_props));
+    if (f->uniq_props == NULL)
+        goto cleanup;
+    for (size_t i = 0; i < f->n_props; i++) {
+        if (f->props[i].d.unique)
+            f->uniq_props[f->n_uniq++] = &f->props[i];
+    }
+    f->props_ok = 1;
+    rc = 0;
+cleanup:
+    sqlite3_reset(s);
+    if (rc != 0)
+        props_clear(f);
+    return rc;
+}
+
+/* The definition of property name of type, or NULL when there is none. Borrowed from the
+ * cache: valid until it is cleared (a property created, a reset). Loads the cache first when
+ * it was. Needs f->lock. */
+static const struct propdef *prop_find(struct fake *f, const char *type, const char *name)
+{
+    size_t lo = 0, hi;
+    if (!f->props_ok && props_load(f) != 0)
+        return NULL;
+    hi = f->n_props;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct propent *e = &f->props[mid];
+        int c = strcmp(type, e->object_type);
+        if (c == 0)
+            c = strcmp(name, e->name);
+        if (c == 0)
+            return &e->d;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+/* 1 when property name of type exists and has unique values (a short scan of the unique
+ * ones: most names are not). Needs f->lock. */
+static int prop_unique(struct fake *f, const char *type, const char *name)
+{
+    if (!f->props_ok && props_load(f) != 0)
+        return 0;
+    for (size_t i = 0; i < f->n_uniq; i++) {
+        const struct propent *e = f->uniq_props[i];
+        if (strcmp(name, e->name) == 0 && strcmp(type, e->object_type) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The id of the object of type whose unique property name has value, or 0. Only unique
+ * properties are indexed (every caller asks about one). Needs f->lock. */
 static int64_t find_by_value(struct fake *f, const char *type, const char *name, const char *value)
 {
-    static const char sql[] = "SELECT o.id FROM vals v JOIN objects o ON o.id = v.object_id"
-                              " WHERE v.name = ?1 AND v.value = ?2 AND o.type = ?3 LIMIT 1";
+    static const char sql[] =
+        "SELECT object_id FROM uniq WHERE type = ?1 AND name = ?2 AND value = ?3";
     sqlite3_stmt *s = stmt(f, sql);
     int64_t id = 0;
     if (s == NULL)
         return 0;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, value, -1, SQLITE_STATIC);
     if (sqlite3_step(s) == SQLITE_ROW)
         id = sqlite3_column_int64(s, 0);
     sqlite3_reset(s);
     return id;
 }
 
-/* 1 when object id exists with type. */
+/* Move unique property name of object id (of type) from value from to value to ("" = none).
+ * 0 or -1 (logged). Strings borrowed. Needs f->lock. */
+static int uniq_move(struct fake *f, const char *type, const char *name, const char *from,
+                     const char *to, int64_t id)
+{
+    static const char del[] =
+        "DELETE FROM uniq WHERE type = ?1 AND name = ?2 AND value = ?3 AND object_id = ?4";
+    static const char put[] = "INSERT OR REPLACE INTO uniq (type, name, value, object_id)"
+                              " VALUES (?1, ?2, ?3, ?4)";
+    for (int i = 0; i < 2; i++) {
+        const char *v = i == 0 ? from : to;
+        sqlite3_stmt *s;
+        if (v[0] == '\0')
+            continue;
+        s = stmt(f, i == 0 ? del : put);
+        if (s == NULL)
+            return -1;
+        sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, v, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, id);
+        if (run(f, s) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* 1 when object id exists with type. Needs f->lock. */
 static int object_exists(struct fake *f, const char *type, int64_t id)
 {
     static const char sql[] = "SELECT 1 FROM objects WHERE id = ?1 AND type = ?2";
@@ -462,105 +703,85 @@ static int object_exists(struct fake *f, const char *type, int64_t id)
     return found;
 }
 
-/* Create an object of type; returns its id or 0. */
-static int64_t object_create(struct fake *f, const char *type)
+/* Append the public JSON of an object to out, all of it but the closing brace:
+ * {"id","properties":{"hs_object_id","createdate","lastmodifieddate"[, the stored values]},
+ * "createdAt","updatedAt","archived":false. The caller adds its own members and "}" (the
+ * order and bytes are those of the cJSON tree this fake used to print). created, updated and
+ * props (props_len bytes of stored members, maybe none) are borrowed. */
+static void object_open(struct sbuf *out, int64_t id, const char *created, const char *updated,
+                        const char *props, size_t props_len)
 {
-    static const char sql[] = "INSERT INTO objects (id, type, created_at, updated_at, writes)"
-                              " VALUES (?1, ?2, ?3, ?3, 1)";
-    sqlite3_stmt *s = stmt(f, sql);
-    char now[32];
-    now_iso(now, sizeof(now));
-    if (s == NULL)
-        return 0;
-    sqlite3_bind_int64(s, 1, f->next_id + 1);
-    sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, now, -1, SQLITE_STATIC);
-    if (run(f, s) != 0)
-        return 0;
-    f->stats.creates++;
-    return ++f->next_id;
-}
-
-/* Mark object id written (updatedAt, writes + 1). */
-static int object_touch(struct fake *f, int64_t id)
-{
-    static const char sql[] =
-        "UPDATE objects SET updated_at = ?2, writes = writes + 1 WHERE id = ?1";
-    sqlite3_stmt *s = stmt(f, sql);
-    char now[32];
-    now_iso(now, sizeof(now));
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
-    f->stats.updates++;
-    return run(f, s);
-}
-
-/* Set (or, for "", clear) a property value of object id. */
-static int value_set(struct fake *f, int64_t id, const char *name, const char *value)
-{
-    static const char put[] =
-        "INSERT OR REPLACE INTO vals (object_id, name, value) VALUES (?1, ?2, ?3)";
-    static const char del[] = "DELETE FROM vals WHERE object_id = ?1 AND name = ?2";
-    sqlite3_stmt *s = stmt(f, value[0] != '\0' ? put : del);
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-    if (value[0] != '\0')
-        sqlite3_bind_text(s, 3, value, -1, SQLITE_STATIC);
-    return run(f, s);
-}
-
-/* The public JSON of object id: {id, properties, createdAt, updatedAt, archived}. NULL when
- * there is no such object (or NOMEM). */
-static cJSON *object_json(struct fake *f, int64_t id)
-{
-    static const char osql[] = "SELECT created_at, updated_at, writes FROM objects WHERE id = ?1";
-    static const char vsql[] = "SELECT name, value FROM vals WHERE object_id = ?1 ORDER BY name";
-    sqlite3_stmt *s = stmt(f, osql);
     char num[24];
-    cJSON *o = NULL, *props;
-    if (s == NULL)
-        return NULL;
-    sqlite3_bind_int64(s, 1, id);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_reset(s);
-        return NULL;
-    }
     util_fmt(num, sizeof(num), "%lld", (long long)id);
-    o = cJSON_CreateObject();
-    props = cJSON_CreateObject();
-    if (o == NULL || props == NULL || !cJSON_AddStringToObject(o, "id", num)) {
-        cJSON_Delete(props);
-        goto fail;
+    sbuf_puts(out, "{\"id\":\"");
+    sbuf_puts(out, num);
+    sbuf_puts(out, "\",\"properties\":{\"hs_object_id\":\"");
+    sbuf_puts(out, num);
+    sbuf_puts(out, "\",\"createdate\":");
+    json_str(out, created);
+    sbuf_puts(out, ",\"lastmodifieddate\":");
+    json_str(out, updated);
+    if (props_len > 0) {
+        sbuf_append(out, ",", 1);
+        sbuf_append(out, props, props_len);
     }
-    cJSON_AddItemToObject(o, "properties", props);
-    if (!cJSON_AddStringToObject(o, "createdAt", (const char *)sqlite3_column_text(s, 0)) ||
-        !cJSON_AddStringToObject(o, "updatedAt", (const char *)sqlite3_column_text(s, 1)) ||
-        !cJSON_AddFalseToObject(o, "archived") ||
-        !cJSON_AddStringToObject(props, "hs_object_id", num) ||
-        !cJSON_AddStringToObject(props, "createdate", (const char *)sqlite3_column_text(s, 0)) ||
-        !cJSON_AddStringToObject(props, "lastmodifieddate",
-                                 (const char *)sqlite3_column_text(s, 1)))
-        goto fail;
-    sqlite3_reset(s);
-    s = stmt(f, vsql);
+    sbuf_puts(out, "},\"createdAt\":");
+    json_str(out, created);
+    sbuf_puts(out, ",\"updatedAt\":");
+    json_str(out, updated);
+    sbuf_puts(out, ",\"archived\":false");
+}
+
+/* Append sep (borrowed) and the public JSON of object id as stored to out; with assoc, its
+ * "associations" member too (the /_objects shape). 1 when it exists, 0 when not (out then
+ * untouched), -1 on a storage error (out may hold part of it). Needs f->lock. */
+static int object_load(struct fake *f, int64_t id, const char *sep, int assoc, struct sbuf *out)
+{
+    static const char osql[] = "SELECT created_at, updated_at, props FROM objects WHERE id = ?1";
+    static const char asql[] =
+        "SELECT to_id, type_id, category FROM associations WHERE from_id = ?1 ORDER BY to_id";
+    sqlite3_stmt *s = stmt(f, osql);
+    const char *created, *updated, *props;
+    int step;
     if (s == NULL)
-        goto fail;
+        return -1;
     sqlite3_bind_int64(s, 1, id);
-    while (sqlite3_step(s) == SQLITE_ROW)
-        if (!cJSON_AddStringToObject(props, (const char *)sqlite3_column_text(s, 0),
-                                     (const char *)sqlite3_column_text(s, 1)))
-            goto fail;
-    sqlite3_reset(s);
-    return o;
-fail:
-    if (s != NULL)
+    step = sqlite3_step(s);
+    if (step != SQLITE_ROW) {
         sqlite3_reset(s);
-    cJSON_Delete(o);
-    return NULL;
+        return step == SQLITE_DONE ? 0 : -1;
+    }
+    created = (const char *)sqlite3_column_text(s, 0);
+    updated = (const char *)sqlite3_column_text(s, 1);
+    props = (const char *)sqlite3_column_text(s, 2);
+    if (created == NULL || updated == NULL || props == NULL) {
+        sqlite3_reset(s);
+        return -1;
+    }
+    sbuf_puts(out, sep);
+    object_open(out, id, created, updated, props, (size_t)sqlite3_column_bytes(s, 2));
+    sqlite3_reset(s);
+    if (assoc) {
+        s = stmt(f, asql);
+        if (s == NULL)
+            return -1;
+        sbuf_puts(out, ",\"associations\":[");
+        sqlite3_bind_int64(s, 1, id);
+        for (int n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
+            const char *cat = (const char *)sqlite3_column_text(s, 2);
+            if (cat == NULL)
+                break;
+            sbuf_printf(out, "%s{\"to\":\"%lld\",\"associationTypeId\":%d,\"associationCategory\":",
+                        n > 0 ? "," : "", (long long)sqlite3_column_int64(s, 0),
+                        sqlite3_column_int(s, 1));
+            json_str(out, cat);
+            sbuf_append(out, "}", 1);
+        }
+        sqlite3_reset(s);
+        sbuf_append(out, "]", 1);
+    }
+    sbuf_append(out, "}", 1);
+    return 1;
 }
 
 /* ---- validation --------------------------------------------------------------------------- */
@@ -662,8 +883,10 @@ static cJSON *check_value(const char *type, const char *name, const struct propd
             {"hs_task_type", "|EMAIL|CALL|TODO|LINKED_IN|MEETING|"},
         };
         for (size_t i = 0; i < UTIL_ARRAY_LEN(opts); i++) {
+            if (strcmp(opts[i][0], name) != 0)
+                continue;
             util_fmt(msg, sizeof(msg), "|%s|", v);
-            if (strcmp(opts[i][0], name) == 0 && strstr(opts[i][1], msg) == NULL)
+            if (strstr(opts[i][1], msg) == NULL)
                 return sub_error("Property value is not a valid option", "INVALID_OPTION", name);
         }
     }
@@ -672,9 +895,10 @@ static cJSON *check_value(const char *type, const char *name, const struct propd
 
 /* Validate the properties object of one input for type; NULL when valid, else a 207 error
  * entry's "errors" array item. own_id: the object it will write (0 for a new one), for the
- * unique-value checks. */
+ * unique-value checks; known_name = known_value (both NULL, or borrowed): a unique value the
+ * caller just looked up, which found own_id (an upsert's key), so it is not looked up again. */
 static cJSON *check_properties(struct fake *f, const char *type, const cJSON *props, int64_t own_id,
-                               int *conflict)
+                               const char *known_name, const char *known_value, int *conflict)
 {
     const cJSON *p;
     char num[40];
@@ -683,16 +907,18 @@ static cJSON *check_properties(struct fake *f, const char *type, const cJSON *pr
         return sub_error("properties must be an object", "INVALID_INPUT", NULL);
     cJSON_ArrayForEach(p, props)
     {
-        struct propdef d;
+        const struct propdef *d = prop_find(f, type, p->string);
         const char *v = value_text(p, num, sizeof(num));
-        if (!prop_find(f, type, p->string, &d))
+        if (d == NULL)
             return sub_error("Property does not exist", "PROPERTY_DOESNT_EXIST", p->string);
         if (v == NULL)
             return sub_error("Property values must be strings", "INVALID_INPUT", p->string);
-        cJSON *e = check_value(type, p->string, &d, v);
+        cJSON *e = check_value(type, p->string, d, v);
         if (e != NULL)
             return e;
-        if (d.unique && v[0] != '\0') {
+        if (d->unique && v[0] != '\0' &&
+            !(known_name != NULL && strcmp(p->string, known_name) == 0 &&
+              strcmp(v, known_value) == 0)) {
             int64_t other = find_by_value(f, type, p->string, v);
             if (other != 0 && other != own_id) {
                 *conflict = 1;
@@ -704,27 +930,205 @@ static cJSON *check_properties(struct fake *f, const char *type, const cJSON *pr
     return NULL;
 }
 
-/* Write every property of props to object id. */
-static int write_properties(struct fake *f, int64_t id, const cJSON *props)
+/* ---- object writes ------------------------------------------------------------------------ */
+
+/* A batch in progress: the answer's text so far ({"status":"COMPLETE","results":[ and the
+ * results), the error entries, and when it started. */
+struct batch_out {
+    struct sbuf text; /* owned */
+    size_t n_results;
+    cJSON *errors; /* owned */
+    char started[32];
+};
+
+/* The next free slot of f->pv (*n counts the used ones), or NULL on NOMEM. Borrowed: valid
+ * until the next call (f->pv may move). Needs f->lock. */
+static struct pval *pv_next(struct fake *f, size_t *n)
 {
+    if (*n == f->pv_cap) {
+        size_t cap = f->pv_cap > 0 ? f->pv_cap * 2 : 32;
+        struct pval *grown = util_realloc(f->pv, cap * sizeof(*grown));
+        if (grown == NULL)
+            return NULL;
+        f->pv = grown;
+        f->pv_cap = cap;
+    }
+    return &f->pv[(*n)++];
+}
+
+/* The text of a value in f->pv (borrowed from it). */
+static const char *pv_text(const struct pval *v)
+{
+    return v->value != NULL ? v->value : v->num;
+}
+
+/* Parse a stored values text (len bytes of JSON object members) back into a cJSON object.
+ * Caller frees with cJSON_Delete; NULL on NOMEM or a damaged text. */
+static cJSON *stored_parse(const char *text, size_t len)
+{
+    struct sbuf b = {0};
+    cJSON *j = NULL;
+    sbuf_append(&b, "{", 1);
+    sbuf_append(&b, text, len);
+    sbuf_append(&b, "}", 1);
+    if (!b.failed)
+        j = cJSON_ParseWithLength(b.data, b.len);
+    sbuf_free(&b);
+    return j;
+}
+
+/* Write one object of type: create it (oid 0) or update object oid with the values idp = id
+ * (when idp is not NULL: an upsert's own key), then every member of props, in that order: a
+ * later value of a name wins and "" clears it, as one row per value used to. Keeps uniq and
+ * the counters, and appends the object's public JSON to b (with "new" when with_new). Returns
+ * the object's id, or 0 on a storage error (logged; the caller rolls back). Everything is
+ * borrowed. Needs f->lock and an open transaction. */
+static int64_t object_write(struct fake *f, const char *type, int64_t oid, const char *idp,
+                            const char *id, const cJSON *props, int with_new, struct batch_out *b)
+{
+    static const char q_old[] = "SELECT created_at, props FROM objects WHERE id = ?1";
+    static const char q_new[] = "INSERT INTO objects (id, type, created_at, updated_at, writes,"
+                                " props) VALUES (?1, ?2, ?3, ?3, 1, ?4)";
+    static const char q_upd[] =
+        "UPDATE objects SET updated_at = ?2, writes = writes + 1, props = ?3 WHERE id = ?1";
+    char now[32];
+    char *created = NULL;
+    cJSON *stored = NULL;
     const cJSON *p;
-    char num[40];
+    struct pval *v;
+    sqlite3_stmt *s;
+    size_t n = 0, i, j;
+    int64_t self = oid != 0 ? oid : f->next_id + 1, ret = 0;
+
+    now_iso(f, now, sizeof(now));
+    if (oid != 0) {
+        s = stmt(f, q_old);
+        if (s == NULL)
+            goto cleanup;
+        sqlite3_bind_int64(s, 1, oid);
+        if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 1) != NULL) {
+            created = util_strdup((const char *)sqlite3_column_text(s, 0));
+            stored = stored_parse((const char *)sqlite3_column_text(s, 1),
+                                  (size_t)sqlite3_column_bytes(s, 1));
+        }
+        sqlite3_reset(s);
+        if (created == NULL || stored == NULL) {
+            log_error(FAKE_LOG, "object %lld: cannot read its values", (long long)oid);
+            goto cleanup;
+        }
+    }
+    /* the values it held, then the ones written (in order) */
+    cJSON_ArrayForEach(p, stored)
+    {
+        v = pv_next(f, &n);
+        if (v == NULL || !cJSON_IsString(p))
+            goto cleanup;
+        *v = (struct pval){.name = p->string, .value = p->valuestring, .old = 1};
+    }
+    if (idp != NULL) {
+        v = pv_next(f, &n);
+        if (v == NULL)
+            goto cleanup;
+        *v = (struct pval){.name = idp, .value = id, .old = 0};
+    }
     cJSON_ArrayForEach(p, props)
     {
-        if (value_set(f, id, p->string, value_text(p, num, sizeof(num))) != 0)
-            return -1;
+        v = pv_next(f, &n);
+        if (v == NULL)
+            goto cleanup;
+        v->name = p->string;
+        v->old = 0;
+        v->value = value_text(p, v->num, sizeof(v->num));
+        if (v->value == v->num)
+            v->value = NULL; /* f->pv may move: keep the number by place, not address */
+        else if (v->value == NULL)
+            v->value = "";
     }
-    return 0;
+    /* a stable sort by name (SQLite's BINARY order): each name's values stay in order */
+    for (i = 1; i < n; i++) {
+        struct pval t = f->pv[i];
+        for (j = i; j > 0 && strcmp(f->pv[j - 1].name, t.name) > 0; j--)
+            f->pv[j] = f->pv[j - 1];
+        f->pv[j] = t;
+    }
+    /* the last value of each name is the one kept; a written unique one moves in uniq */
+    sbuf_reset(&f->text);
+    for (i = 0; i < n; i = j) {
+        const struct pval *last;
+        const char *was = f->pv[i].old ? pv_text(&f->pv[i]) : "", *now_v;
+        for (j = i + 1; j < n && strcmp(f->pv[j].name, f->pv[i].name) == 0; j++)
+            ;
+        last = &f->pv[j - 1];
+        now_v = pv_text(last);
+        if (now_v[0] != '\0') {
+            if (f->text.len > 0)
+                sbuf_append(&f->text, ",", 1);
+            json_str(&f->text, last->name);
+            sbuf_append(&f->text, ":", 1);
+            json_str(&f->text, now_v);
+        }
+        if (!last->old && strcmp(was, now_v) != 0 && prop_unique(f, type, last->name) &&
+            uniq_move(f, type, last->name, was, now_v, self) != 0)
+            goto cleanup;
+    }
+    if (f->text.failed) {
+        log_error(FAKE_LOG, "object %lld: out of memory", (long long)self);
+        goto cleanup;
+    }
+    s = stmt(f, oid == 0 ? q_new : q_upd);
+    if (s == NULL)
+        goto cleanup;
+    sqlite3_bind_int64(s, 1, self);
+    if (oid == 0) {
+        sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, now, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, f->text.len > 0 ? f->text.data : "", (int)f->text.len,
+                          SQLITE_STATIC);
+        if (run(f, s) != 0)
+            goto cleanup;
+        f->stats.creates++;
+        f->next_id++;
+    } else {
+        sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, f->text.len > 0 ? f->text.data : "", (int)f->text.len,
+                          SQLITE_STATIC);
+        f->stats.updates++;
+        if (run(f, s) != 0)
+            goto cleanup;
+    }
+    if (b->n_results++ > 0)
+        sbuf_append(&b->text, ",", 1);
+    object_open(&b->text, self, created != NULL ? created : now, now,
+                f->text.len > 0 ? f->text.data : "", f->text.len);
+    if (with_new)
+        sbuf_puts(&b->text, oid == 0 ? ",\"new\":true" : ",\"new\":false");
+    sbuf_append(&b->text, "}", 1);
+    ret = self;
+cleanup:
+    util_free(created);
+    cJSON_Delete(stored);
+    return ret;
 }
 
 /* ---- batch answers ------------------------------------------------------------------------ */
 
-/* A batch in progress: results, errors, and whether every input had a unique trace id. */
-struct batch_out {
-    cJSON *results;
-    cJSON *errors;
-    char started[32];
-};
+/* Start b (zeroed by the caller): the answer's opening, an empty errors array, the start
+ * time. 0, or -1 on NOMEM (b is still freed by batch_free). Needs f->lock. */
+static int batch_start(struct fake *f, struct batch_out *b)
+{
+    sbuf_puts(&b->text, "{\"status\":\"COMPLETE\",\"results\":[");
+    b->errors = cJSON_CreateArray();
+    now_iso(f, b->started, sizeof(b->started));
+    return b->text.failed || b->errors == NULL ? -1 : 0;
+}
+
+/* Free what b holds (accepts a finished or a zeroed b). */
+static void batch_free(struct batch_out *b)
+{
+    sbuf_free(&b->text);
+    cJSON_Delete(b->errors);
+    b->errors = NULL;
+}
 
 /* Add the 207 error entry for one input: category, a message, the sub-error (taken) and
  * context {objectWriteTraceId: [trace]} or {ids: [id]}. */
@@ -757,31 +1161,30 @@ static int batch_error(struct fake *f, struct batch_out *b, const char *category
 }
 
 /* Finish a batch answer: 200/201 when no input failed, else 207 with errors and numErrors.
- * ok_status: 200 or 201. */
-static void batch_answer(struct answer *a, struct batch_out *b, unsigned ok_status)
+ * ok_status: 200 or 201. The text taken from b is what the cJSON tree
+ * {status, results, [numErrors, errors,] startedAt, completedAt} printed. Needs f->lock. */
+static void batch_answer(struct fake *f, struct answer *a, struct batch_out *b, unsigned ok_status)
 {
     char done[32];
-    cJSON *j = cJSON_CreateObject();
     int n_err = cJSON_GetArraySize(b->errors);
-    now_iso(done, sizeof(done));
-    if (j == NULL || !cJSON_AddStringToObject(j, "status", "COMPLETE")) {
-        cJSON_Delete(j);
-        cJSON_Delete(b->results);
-        cJSON_Delete(b->errors);
-        answer_json(a, 500, NULL);
-        return;
-    }
-    cJSON_AddItemToObject(j, "results", b->results);
+    now_iso(f, done, sizeof(done));
+    sbuf_append(&b->text, "]", 1);
     if (n_err > 0) {
-        cJSON_AddNumberToObject(j, "numErrors", n_err);
-        cJSON_AddItemToObject(j, "errors", b->errors);
-    } else {
-        cJSON_Delete(b->errors);
+        char *errors = cJSON_PrintUnformatted(b->errors);
+        if (errors == NULL) {
+            answer_json(a, 500, NULL);
+            return;
+        }
+        sbuf_printf(&b->text, ",\"numErrors\":%d,\"errors\":", n_err);
+        sbuf_puts(&b->text, errors);
+        cJSON_free(errors);
     }
-    cJSON_AddStringToObject(j, "startedAt", b->started);
-    cJSON_AddStringToObject(j, "completedAt", done);
-    b->results = b->errors = NULL;
-    answer_json(a, n_err > 0 ? 207 : ok_status, j);
+    sbuf_puts(&b->text, ",\"startedAt\":");
+    json_str(&b->text, b->started);
+    sbuf_puts(&b->text, ",\"completedAt\":");
+    json_str(&b->text, done);
+    sbuf_append(&b->text, "}", 1);
+    answer_text(a, n_err > 0 ? 207 : ok_status, &b->text);
 }
 
 /* The "inputs" of a batch body, checked against the batch limit; NULL after answering 400. */
@@ -837,44 +1240,85 @@ static int whole_batch_fails(struct fake *f, struct answer *a, const cJSON *inpu
         return 0;
     exec_sql(f, "ROLLBACK");
     cJSON *first = cJSON_DetachItemFromArray(b->errors, 0);
-    cJSON_Delete(b->results);
-    cJSON_Delete(b->errors);
-    b->results = b->errors = NULL;
+    batch_free(b);
     answer_json(a, 400, first);
     return 1;
+}
+
+/* One input's "id" string and its place, for finding repeated ids. */
+struct id_at {
+    const char *id; /* borrowed from the request body */
+    int at;
+};
+
+/* qsort order of struct id_at: by id, then by place. */
+static int id_at_cmp(const void *a, const void *b)
+{
+    const struct id_at *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c != 0 ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+/* Mark in dup[0..n) the inputs whose string "id" another input repeats (sorting, not comparing
+ * every pair). dup is the caller's, zeroed. 0, or -1 on NOMEM. */
+static int mark_repeated_ids(const cJSON *inputs, int n, unsigned char *dup)
+{
+    struct id_at *ids = util_malloc((size_t)n * sizeof(*ids) + 1);
+    const cJSON *in;
+    int m = 0, at = 0;
+    if (ids == NULL)
+        return -1;
+    cJSON_ArrayForEach(in, inputs)
+    {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "id"));
+        if (id != NULL && at < n)
+            ids[m++] = (struct id_at){id, at};
+        at++;
+    }
+    if (m > 1)
+        qsort(ids, (size_t)m, sizeof(*ids), id_at_cmp);
+    for (int i = 1; i < m; i++) {
+        if (strcmp(ids[i - 1].id, ids[i].id) == 0)
+            dup[ids[i - 1].at] = dup[ids[i].at] = 1;
+    }
+    util_free(ids);
+    return 0;
 }
 
 /* POST /crm/v3/objects/{type}/batch/upsert. */
 static void serve_upsert(struct fake *f, const char *type, const cJSON *body, struct answer *a)
 {
-    struct batch_out b = {cJSON_CreateArray(), cJSON_CreateArray(), ""};
-    const cJSON *inputs = batch_inputs(f, body, a), *in, *other;
-    now_iso(b.started, sizeof(b.started));
-    if (inputs == NULL || b.results == NULL || b.errors == NULL)
+    struct batch_out b = {{0}, 0, NULL, ""};
+    const cJSON *inputs = batch_inputs(f, body, a), *in;
+    unsigned char *dup = NULL;
+    int i = 0;
+    if (batch_start(f, &b) != 0 || inputs == NULL)
         goto cleanup;
-    /* Whole-request checks: idProperty unique, ids not repeated. */
+    /* Whole-request checks, input by input: idProperty unique, ids not repeated. */
+    dup = util_calloc((size_t)cJSON_GetArraySize(inputs) + 1, 1);
+    if (dup == NULL || mark_repeated_ids(inputs, cJSON_GetArraySize(inputs), dup) != 0) {
+        answer_error(f, a, 500, "INTERNAL_ERROR", "out of memory");
+        goto cleanup;
+    }
     cJSON_ArrayForEach(in, inputs)
     {
         const char *idp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "idProperty"));
         const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "id"));
-        struct propdef d;
+        const struct propdef *d;
         if (idp == NULL || id == NULL || id[0] == '\0') {
             answer_error(f, a, 400, "VALIDATION_ERROR",
                          "Invalid input JSON: id and idProperty are required");
             goto cleanup;
         }
-        if (!prop_find(f, type, idp, &d) || !d.unique) {
+        d = prop_find(f, type, idp);
+        if (d == NULL || !d->unique) {
             answer_error(f, a, 400, "VALIDATION_ERROR",
                          "idProperty must be a property with unique values");
             goto cleanup;
         }
-        cJSON_ArrayForEach(other, inputs)
-        {
-            const char *oid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(other, "id"));
-            if (other != in && oid != NULL && strcmp(oid, id) == 0) {
-                answer_error(f, a, 400, "VALIDATION_ERROR", "Duplicate IDs found in batch input");
-                goto cleanup;
-            }
+        if (dup[i++]) {
+            answer_error(f, a, 400, "VALIDATION_ERROR", "Duplicate IDs found in batch input");
+            goto cleanup;
         }
     }
     exec_sql(f, "BEGIN");
@@ -891,7 +1335,7 @@ static void serve_upsert(struct fake *f, const char *type, const cJSON *body, st
             sub =
                 sub_error("The idProperty value in properties must equal id", "INVALID_INPUT", idp);
         else
-            sub = check_properties(f, type, props, oid, &conflict);
+            sub = check_properties(f, type, props, oid, idp, id, &conflict);
         if (sub != NULL) {
             batch_error(f, &b, conflict ? "CONFLICT" : "VALIDATION_ERROR",
                         conflict ? "Contact already exists with that unique value"
@@ -899,29 +1343,19 @@ static void serve_upsert(struct fake *f, const char *type, const cJSON *body, st
                         sub, trace_of(in), trace_of(in) == NULL ? id : NULL);
             continue;
         }
-        int created = oid == 0;
-        if (created)
-            oid = object_create(f, type);
-        else
-            object_touch(f, oid);
-        if (oid == 0 || value_set(f, oid, idp, id) != 0 || write_properties(f, oid, props) != 0) {
+        if (object_write(f, type, oid, idp, id, props, 1, &b) == 0) {
             exec_sql(f, "ROLLBACK");
             answer_error(f, a, 500, "INTERNAL_ERROR", "storage error");
             goto cleanup;
-        }
-        cJSON *o = object_json(f, oid);
-        if (o != NULL) {
-            cJSON_AddBoolToObject(o, "new", created);
-            cJSON_AddItemToArray(b.results, o);
         }
     }
     if (whole_batch_fails(f, a, inputs, &b))
         goto cleanup;
     exec_sql(f, "COMMIT");
-    batch_answer(a, &b, 200);
+    batch_answer(f, a, &b, 200);
 cleanup:
-    cJSON_Delete(b.results);
-    cJSON_Delete(b.errors);
+    util_free(dup);
+    batch_free(&b);
 }
 
 /* The associations of one create input (task -> contact, type 204 only). NULL when valid. */
@@ -959,10 +1393,9 @@ static cJSON *check_associations(struct fake *f, const char *type, const cJSON *
 /* POST /crm/v3/objects/{type}/batch/create. */
 static void serve_create(struct fake *f, const char *type, const cJSON *body, struct answer *a)
 {
-    struct batch_out b = {cJSON_CreateArray(), cJSON_CreateArray(), ""};
+    struct batch_out b = {{0}, 0, NULL, ""};
     const cJSON *inputs = batch_inputs(f, body, a), *in;
-    now_iso(b.started, sizeof(b.started));
-    if (inputs == NULL || b.results == NULL || b.errors == NULL)
+    if (batch_start(f, &b) != 0 || inputs == NULL)
         goto cleanup;
     exec_sql(f, "BEGIN");
     cJSON_ArrayForEach(in, inputs)
@@ -970,7 +1403,7 @@ static void serve_create(struct fake *f, const char *type, const cJSON *body, st
         const cJSON *props = cJSON_GetObjectItemCaseSensitive(in, "properties");
         const cJSON *assocs = cJSON_GetObjectItemCaseSensitive(in, "associations");
         int conflict = 0;
-        cJSON *sub = check_properties(f, type, props, 0, &conflict);
+        cJSON *sub = check_properties(f, type, props, 0, NULL, NULL, &conflict);
         if (sub == NULL && strcmp(type, "tasks") == 0 &&
             !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(props, "hs_timestamp")))
             sub = sub_error("hs_timestamp is required", "REQUIRED_PROPERTY", "hs_timestamp");
@@ -983,8 +1416,8 @@ static void serve_create(struct fake *f, const char *type, const cJSON *body, st
                         sub, trace_of(in), NULL);
             continue;
         }
-        int64_t oid = object_create(f, type);
-        if (oid == 0 || write_properties(f, oid, props) != 0) {
+        int64_t oid = object_write(f, type, 0, NULL, NULL, props, 0, &b);
+        if (oid == 0) {
             exec_sql(f, "ROLLBACK");
             answer_error(f, a, 500, "INTERNAL_ERROR", "storage error");
             goto cleanup;
@@ -1003,26 +1436,21 @@ static void serve_create(struct fake *f, const char *type, const cJSON *body, st
             sqlite3_bind_int64(s, 2, strtoll(to, NULL, 10));
             run(f, s);
         }
-        cJSON *o = object_json(f, oid);
-        if (o != NULL)
-            cJSON_AddItemToArray(b.results, o);
     }
     if (whole_batch_fails(f, a, inputs, &b))
         goto cleanup;
     exec_sql(f, "COMMIT");
-    batch_answer(a, &b, 201);
+    batch_answer(f, a, &b, 201);
 cleanup:
-    cJSON_Delete(b.results);
-    cJSON_Delete(b.errors);
+    batch_free(&b);
 }
 
 /* POST /crm/v3/objects/{type}/batch/update (by object id). */
 static void serve_update(struct fake *f, const char *type, const cJSON *body, struct answer *a)
 {
-    struct batch_out b = {cJSON_CreateArray(), cJSON_CreateArray(), ""};
+    struct batch_out b = {{0}, 0, NULL, ""};
     const cJSON *inputs = batch_inputs(f, body, a), *in;
-    now_iso(b.started, sizeof(b.started));
-    if (inputs == NULL || b.results == NULL || b.errors == NULL)
+    if (batch_start(f, &b) != 0 || inputs == NULL)
         goto cleanup;
     exec_sql(f, "BEGIN");
     cJSON_ArrayForEach(in, inputs)
@@ -1038,42 +1466,39 @@ static void serve_update(struct fake *f, const char *type, const cJSON *body, st
                         trace == NULL ? (id != NULL ? id : "") : NULL);
             continue;
         }
-        cJSON *sub = check_properties(f, type, props, oid, &conflict);
+        cJSON *sub = check_properties(f, type, props, oid, NULL, NULL, &conflict);
         if (sub != NULL) {
             batch_error(f, &b, conflict ? "CONFLICT" : "VALIDATION_ERROR",
                         "Property values were not valid", sub, trace_of(in), NULL);
             continue;
         }
-        if (object_touch(f, oid) != 0 || write_properties(f, oid, props) != 0) {
+        if (object_write(f, type, oid, NULL, NULL, props, 0, &b) == 0) {
             exec_sql(f, "ROLLBACK");
             answer_error(f, a, 500, "INTERNAL_ERROR", "storage error");
             goto cleanup;
         }
-        cJSON *o = object_json(f, oid);
-        if (o != NULL)
-            cJSON_AddItemToArray(b.results, o);
     }
     if (whole_batch_fails(f, a, inputs, &b))
         goto cleanup;
     exec_sql(f, "COMMIT");
-    batch_answer(a, &b, 200);
+    batch_answer(f, a, &b, 200);
 cleanup:
-    cJSON_Delete(b.results);
-    cJSON_Delete(b.errors);
+    batch_free(&b);
 }
 
 /* POST /crm/v3/objects/{type}/batch/read: by object id, or by a unique idProperty. */
 static void serve_read(struct fake *f, const char *type, const cJSON *body, struct answer *a)
 {
-    struct batch_out b = {cJSON_CreateArray(), cJSON_CreateArray(), ""};
+    struct batch_out b = {{0}, 0, NULL, ""};
     const cJSON *inputs = batch_inputs(f, body, a), *in;
     const char *idp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "idProperty"));
+    const struct propdef *d = NULL;
     cJSON *missing = NULL;
-    struct propdef d;
-    now_iso(b.started, sizeof(b.started));
-    if (inputs == NULL || b.results == NULL || b.errors == NULL)
+    if (batch_start(f, &b) != 0 || inputs == NULL)
         goto cleanup;
-    if (idp != NULL && (!prop_find(f, type, idp, &d) || !d.unique)) {
+    if (idp != NULL)
+        d = prop_find(f, type, idp);
+    if (idp != NULL && (d == NULL || !d->unique)) {
         answer_error(f, a, 400, "VALIDATION_ERROR",
                      "idProperty must be a property with unique values");
         goto cleanup;
@@ -1087,9 +1512,8 @@ static void serve_read(struct fake *f, const char *type, const cJSON *body, stru
             oid = find_by_value(f, type, idp, id);
         else if (id != NULL && all_digits(id) && object_exists(f, type, strtoll(id, NULL, 10)))
             oid = strtoll(id, NULL, 10);
-        cJSON *o = oid != 0 ? object_json(f, oid) : NULL;
-        if (o != NULL)
-            cJSON_AddItemToArray(b.results, o);
+        if (oid != 0 && object_load(f, oid, b.n_results > 0 ? "," : "", 0, &b.text) == 1)
+            b.n_results++;
         else if (missing != NULL)
             cJSON_AddItemToArray(missing, cJSON_CreateString(id != NULL ? id : ""));
     }
@@ -1106,11 +1530,10 @@ static void serve_read(struct fake *f, const char *type, const cJSON *body, stru
         if (e != NULL)
             cJSON_AddItemToArray(b.errors, e);
     }
-    batch_answer(a, &b, 200);
+    batch_answer(f, a, &b, 200);
 cleanup:
     cJSON_Delete(missing);
-    cJSON_Delete(b.results);
-    cJSON_Delete(b.errors);
+    batch_free(&b);
 }
 
 /* The public JSON of a property definition. */
@@ -1145,7 +1568,7 @@ static void serve_create_property(struct fake *f, const char *type, const cJSON 
     const char *group = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "groupName"));
     int unique = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "hasUniqueValue"));
     int ok_pair = 0, ok_group = 0;
-    struct propdef d;
+    const struct propdef *d;
 
     if (name == NULL || label == NULL || ptype == NULL || ftype == NULL || group == NULL) {
         answer_error(f, a, 400, "VALIDATION_ERROR",
@@ -1169,7 +1592,7 @@ static void serve_create_property(struct fake *f, const char *type, const cJSON 
         answer_error(f, a, 400, "VALIDATION_ERROR", "A bool property needs two options");
         return;
     }
-    if (prop_find(f, type, name, NULL)) {
+    if (prop_find(f, type, name) != NULL) {
         answer_error(f, a, 409, "OBJECT_ALREADY_EXISTS", "A property with that name exists");
         return;
     }
@@ -1185,11 +1608,13 @@ static void serve_create_property(struct fake *f, const char *type, const cJSON 
     sqlite3_bind_text(s, 5, ftype, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 6, group, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 7, unique);
-    if (run(f, s) != 0 || !prop_find(f, type, name, &d)) {
+    props_clear(f); /* read back below from the table */
+    d = run(f, s) == 0 ? prop_find(f, type, name) : NULL;
+    if (d == NULL) {
         answer_error(f, a, 500, "INTERNAL_ERROR", "storage error");
         return;
     }
-    answer_json(a, 201, property_json(name, &d));
+    answer_json(a, 201, property_json(name, d));
 }
 
 /* ---- limits, auth and faults (f->lock held) ------------------------------------------------ */
@@ -1420,20 +1845,20 @@ static enum route route_data(struct fake *f, struct MHD_Connection *conn, const 
         serve_update(f, type, body, a);
         break;
     case R_GET_OBJECT: {
-        cJSON *o = object_exists(f, type, strtoll(rest + 1, NULL, 10))
-                       ? object_json(f, strtoll(rest + 1, NULL, 10))
-                       : NULL;
-        if (o != NULL)
-            answer_json(a, 200, o);
+        struct sbuf text = {0};
+        int64_t id = strtoll(rest + 1, NULL, 10);
+        if (object_exists(f, type, id) && object_load(f, id, "", 0, &text) == 1)
+            answer_text(a, 200, &text);
         else
             answer_error(f, a, 404, "OBJECT_NOT_FOUND", "Object not found");
+        sbuf_free(&text);
         break;
     }
     case R_GET_PROPERTY: {
-        struct propdef d;
+        const struct propdef *d = prop_find(f, type, rest + 1);
         char msg[200];
-        if (prop_find(f, type, rest + 1, &d)) {
-            answer_json(a, 200, property_json(rest + 1, &d));
+        if (d != NULL) {
+            answer_json(a, 200, property_json(rest + 1, d));
         } else {
             util_fmt(msg, sizeof(msg), "Unable to find property %.100s for object type %s",
                      rest + 1, type);
@@ -1640,73 +2065,46 @@ fail:
     return NULL;
 }
 
-/* GET /_objects/{type}[/{id}]: objects with their properties and (tasks) associations. */
-static cJSON *objects_json(struct fake *f, const char *type, int64_t only)
+/* GET /_objects/{type}[/{id}] (only > 0: that one object): the objects with their
+ * properties and associations appended to out as {"results":[...]}, or for one object just
+ * it. Returns how many objects it wrote, or -1 on a storage error. Needs f->lock. */
+static int objects_text(struct fake *f, const char *type, int64_t only, struct sbuf *out)
 {
     static const char q_ids[] = "SELECT id FROM objects WHERE type = ?1 ORDER BY id";
-    static const char q_assoc[] =
-        "SELECT to_id, type_id, category FROM associations WHERE from_id = ?1 ORDER BY to_id";
-    cJSON *list = cJSON_CreateArray();
-    int64_t ids_buf[1];
+    sqlite3_stmt *s;
     int64_t *ids = NULL;
     size_t n = 0, cap = 0;
-    if (list == NULL)
-        return NULL;
-    if (only > 0) {
-        ids_buf[0] = only;
-        ids = ids_buf;
-        n = object_exists(f, type, only) ? 1 : 0;
-    } else {
-        sqlite3_stmt *s = stmt(f, q_ids);
-        if (s == NULL)
-            goto fail;
-        sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
-        while (sqlite3_step(s) == SQLITE_ROW) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                int64_t *g = util_realloc(ids, cap * sizeof(*ids));
-                if (g == NULL) {
-                    sqlite3_reset(s);
-                    goto fail;
-                }
-                ids = g;
+    int rc = -1;
+    if (only > 0)
+        return object_exists(f, type, only) ? object_load(f, only, "", 1, out) : 0;
+    s = stmt(f, q_ids);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        if (n == cap) {
+            int64_t *grown;
+            cap = cap > 0 ? cap * 2 : 64;
+            grown = util_realloc(ids, cap * sizeof(*ids));
+            if (grown == NULL) {
+                sqlite3_reset(s);
+                goto cleanup;
             }
-            ids[n++] = sqlite3_column_int64(s, 0);
+            ids = grown;
         }
-        sqlite3_reset(s);
+        ids[n++] = sqlite3_column_int64(s, 0);
     }
+    sqlite3_reset(s);
+    sbuf_puts(out, "{\"results\":[");
     for (size_t i = 0; i < n; i++) {
-        cJSON *o = object_json(f, ids[i]);
-        cJSON *as = o != NULL ? cJSON_AddArrayToObject(o, "associations") : NULL;
-        sqlite3_stmt *s = as != NULL ? stmt(f, q_assoc) : NULL;
-        if (o == NULL || s == NULL) {
-            cJSON_Delete(o);
-            goto fail;
-        }
-        cJSON_AddItemToArray(list, o);
-        sqlite3_bind_int64(s, 1, ids[i]);
-        while (sqlite3_step(s) == SQLITE_ROW) {
-            char num[24];
-            cJSON *a = cJSON_CreateObject();
-            util_fmt(num, sizeof(num), "%lld", (long long)sqlite3_column_int64(s, 0));
-            if (a == NULL)
-                break;
-            cJSON_AddItemToArray(as, a);
-            cJSON_AddStringToObject(a, "to", num);
-            cJSON_AddNumberToObject(a, "associationTypeId", sqlite3_column_int(s, 1));
-            cJSON_AddStringToObject(a, "associationCategory",
-                                    (const char *)sqlite3_column_text(s, 2));
-        }
-        sqlite3_reset(s);
+        if (object_load(f, ids[i], i > 0 ? "," : "", 1, out) != 1)
+            goto cleanup;
     }
-    if (ids != ids_buf)
-        util_free(ids);
-    return list;
-fail:
-    if (ids != ids_buf)
-        util_free(ids);
-    cJSON_Delete(list);
-    return NULL;
+    sbuf_puts(out, "]}");
+    rc = n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
+cleanup:
+    util_free(ids);
+    return rc;
 }
 
 /* Seed the standard properties (idempotent). */
@@ -1754,7 +2152,8 @@ static int route_admin(struct fake *f, const char *url, const char *method,
         else
             answer_json(a, 200, faults_json(&f->faults));
     } else if (strcmp(url, "/_reset") == 0 && strcmp(method, "POST") == 0) {
-        if (exec_sql(f, "DELETE FROM vals; DELETE FROM associations; DELETE FROM objects;"
+        props_clear(f);
+        if (exec_sql(f, "DELETE FROM uniq; DELETE FROM associations; DELETE FROM objects;"
                         " DELETE FROM properties;") == 0 &&
             seed_properties(f) == 0) {
             memset(&f->stats, 0, sizeof(f->stats));
@@ -1769,24 +2168,15 @@ static int route_admin(struct fake *f, const char *url, const char *method,
         const char *s = url + 10, *slash = strchr(s, '/');
         const char *type = object_type(s, slash != NULL ? (size_t)(slash - s) : strlen(s));
         int64_t id = slash != NULL && all_digits(slash + 1) ? strtoll(slash + 1, NULL, 10) : 0;
-        cJSON *list = type != NULL && (slash == NULL || id > 0) ? objects_json(f, type, id) : NULL;
-        if (list == NULL) {
+        struct sbuf text = {0};
+        int n = type != NULL && (slash == NULL || id > 0) ? objects_text(f, type, id, &text) : -1;
+        if (n < 0)
             answer_error(f, a, 404, "OBJECT_NOT_FOUND", "no such object type or id");
-        } else if (id > 0) {
-            cJSON *one = cJSON_DetachItemFromArray(list, 0);
-            cJSON_Delete(list);
-            if (one != NULL)
-                answer_json(a, 200, one);
-            else
-                answer_error(f, a, 404, "OBJECT_NOT_FOUND", "no such object");
-        } else {
-            cJSON *wrap = cJSON_CreateObject();
-            if (wrap != NULL)
-                cJSON_AddItemToObject(wrap, "results", list);
-            else
-                cJSON_Delete(list);
-            answer_json(a, 200, wrap);
-        }
+        else if (id > 0 && n == 0)
+            answer_error(f, a, 404, "OBJECT_NOT_FOUND", "no such object");
+        else
+            answer_text(a, 200, &text);
+        sbuf_free(&text);
     } else {
         answer_error(f, a, 404, "OBJECT_NOT_FOUND", "no such admin route");
     }
@@ -1823,6 +2213,89 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* ---- start-up ----------------------------------------------------------------------------- */
 
+/* Bring a database an older fake_hubspot wrote (one "vals" row per property value) to this
+ * layout: each object's values in objects.props, the unique ones in uniq. 0 (also when there
+ * is nothing to do) or -1 (logged, rolled back). Runs before anything reads the state. */
+static int db_migrate(struct fake *f)
+{
+    static const char q_old[] =
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'vals'";
+    static const char q_col[] =
+        "SELECT COUNT(*) FROM pragma_table_info('objects') WHERE name = 'props'";
+    static const char q_vals[] = "SELECT object_id, name, value FROM vals"
+                                 " WHERE value <> '' ORDER BY object_id, name";
+    static const char q_set[] = "UPDATE objects SET props = ?2 WHERE id = ?1";
+    static const char q_uniq[] = "INSERT OR IGNORE INTO uniq (type, name, value, object_id)"
+                                 " SELECT o.type, v.name, v.value, v.object_id FROM vals v"
+                                 " JOIN objects o ON o.id = v.object_id"
+                                 " JOIN properties p ON p.object_type = o.type AND p.name = v.name"
+                                 " WHERE p.unique_value = 1 AND v.value <> ''";
+    struct sbuf text = {0};
+    sqlite3_stmt *s = stmt(f, q_old), *set;
+    int64_t cur = 0;
+    int rc = -1, legacy, has_col, step;
+    if (s == NULL || sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_reset(s);
+        return -1;
+    }
+    legacy = sqlite3_column_int(s, 0);
+    sqlite3_reset(s);
+    if (!legacy)
+        return 0;
+    log_info(FAKE_LOG, "converting the property values of an older database");
+    if (exec_sql(f, "BEGIN") != 0)
+        return -1;
+    s = stmt(f, q_col);
+    if (s == NULL || sqlite3_step(s) != SQLITE_ROW)
+        goto cleanup;
+    has_col = sqlite3_column_int(s, 0);
+    sqlite3_reset(s);
+    if (!has_col &&
+        exec_sql(f, "ALTER TABLE objects ADD COLUMN props TEXT NOT NULL DEFAULT ''") != 0)
+        goto cleanup;
+    s = stmt(f, q_vals);
+    if (s == NULL)
+        goto cleanup;
+    for (;;) {
+        step = sqlite3_step(s);
+        int64_t id = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+        if (cur != 0 && id != cur) {
+            /* the rows of object cur are all in text */
+            set = stmt(f, q_set);
+            if (set == NULL || text.failed)
+                goto cleanup;
+            sqlite3_bind_int64(set, 1, cur);
+            sqlite3_bind_text(set, 2, text.data, (int)text.len, SQLITE_STATIC);
+            if (run(f, set) != 0)
+                goto cleanup;
+            sbuf_reset(&text);
+        }
+        if (step != SQLITE_ROW)
+            break;
+        const char *name = (const char *)sqlite3_column_text(s, 1);
+        const char *value = (const char *)sqlite3_column_text(s, 2);
+        if (name == NULL || value == NULL)
+            goto cleanup;
+        cur = id;
+        if (text.len > 0)
+            sbuf_append(&text, ",", 1);
+        json_str(&text, name);
+        sbuf_append(&text, ":", 1);
+        json_str(&text, value);
+    }
+    if (step != SQLITE_DONE || exec_sql(f, q_uniq) != 0 || exec_sql(f, "DROP TABLE vals") != 0 ||
+        exec_sql(f, "COMMIT") != 0)
+        goto cleanup;
+    rc = 0;
+cleanup:
+    if (s != NULL)
+        sqlite3_reset(s);
+    if (rc != 0)
+        exec_sql(f, "ROLLBACK");
+    sbuf_free(&text);
+    return rc;
+}
+
 static int db_open(struct fake *f, const char *path)
 {
     static const char q_max[] = "SELECT COALESCE(MAX(id), 1000) FROM objects";
@@ -1833,7 +2306,7 @@ static int db_open(struct fake *f, const char *path)
         return -1;
     }
     sqlite3_busy_timeout(f->db, 5000);
-    if (exec_sql(f, schema_sql) != 0 || seed_properties(f) != 0) {
+    if (exec_sql(f, schema_sql) != 0 || db_migrate(f) != 0 || seed_properties(f) != 0) {
         fprintf(stderr, "fake_hubspot: %s: cannot create the schema\n", path);
         return -1;
     }
@@ -1847,8 +2320,14 @@ static int db_open(struct fake *f, const char *path)
     return 0;
 }
 
+/* Close the database and free the caches and scratch buffers (accepts a closed one). */
 static void db_close(struct fake *f)
 {
+    props_clear(f);
+    util_free(f->pv);
+    f->pv = NULL;
+    f->pv_cap = 0;
+    sbuf_free(&f->text);
     for (size_t i = 0; i < STMT_CACHE; i++) {
         sqlite3_finalize(f->st[i]);
         f->st[i] = NULL;
