@@ -269,7 +269,9 @@ static void progress(const struct read *r, int done)
 struct fetch {
     struct read *r;
     int64_t offset;
-    cJSON *items; /* the page; owned by whoever holds the fetch */
+    cJSON *items;   /* the page; owned by whoever holds the fetch */
+    cJSON *discard; /* a stored page to delete first (taken), so the reader never waits on
+                       freeing thousands of nodes: as costly as storing them */
     int rc;
     int64_t requests;
     char err[256];
@@ -289,18 +291,22 @@ static void fetch_run(struct fetch *f)
 
 static void *fetch_main(void *arg)
 {
-    fetch_run(arg);
+    struct fetch *f = arg;
+    cJSON_Delete(f->discard);
+    f->discard = NULL;
+    fetch_run(f);
     return NULL;
 }
 
 /* Start fetching the page at offset on a thread of its own, so that Open Dental's (or the
  * network's) time to serve it overlaps the store's time to write the page before. Without
  * a thread the fetch simply happens in fetch_join. */
-static void fetch_start(struct fetch *f, struct read *r, int64_t offset)
+static void fetch_start(struct fetch *f, struct read *r, int64_t offset, cJSON *discard)
 {
     memset(f, 0, sizeof(*f));
     f->r = r;
     f->offset = offset;
+    f->discard = discard;
     f->threaded = pthread_create(&f->thread, NULL, fetch_main, f) == 0;
 }
 
@@ -310,7 +316,7 @@ static void fetch_join(struct fetch *f)
     if (f->threaded)
         pthread_join(f->thread, NULL);
     else
-        fetch_run(f);
+        fetch_main(f);
     f->threaded = 0;
 }
 
@@ -332,6 +338,7 @@ static int read_all(struct read *r, char *err, size_t errlen)
 {
     struct fetch cur, next;
     struct page_args a = {r, NULL, r->cp.next_offset};
+    cJSON *stored = NULL; /* the page stored last, deleted by the next fetch */
     int64_t n;
     int rc, more;
 
@@ -348,16 +355,19 @@ static int read_all(struct read *r, char *err, size_t errlen)
     for (;;) {
         rc = fetch_take(&cur, err, errlen);
         if (rc != ODSYNC_OK)
-            return rc;
+            break;
         a.items = cur.items;
         a.offset = cur.offset;
         n = cJSON_GetArraySize(a.items);
         more = n >= od_client_page_size(r->c) &&
                !(r->opt != NULL && r->opt->stop != NULL && *r->opt->stop);
-        if (more)
-            fetch_start(&next, r, a.offset + n);
+        if (more) {
+            fetch_start(&next, r, a.offset + n, stored);
+            stored = NULL;
+        }
         rc = store_tx(r->st, page_tx, &a);
-        cJSON_Delete(a.items);
+        cJSON_Delete(stored);
+        stored = a.items;
         a.items = NULL;
         if (more)
             fetch_join(&next);
@@ -366,20 +376,23 @@ static int read_all(struct read *r, char *err, size_t errlen)
                 cJSON_Delete(next.items);
             util_fmt(err, errlen, "office %s: %s: store error", r->office->id,
                      resource_names[r->res]);
-            return rc;
-        }
-        if (n < od_client_page_size(r->c))
             break;
+        }
+        if (n < od_client_page_size(r->c)) {
+            progress(r, 1);
+            break;
+        }
         if (!more) {
             util_fmt(err, errlen, "office %s: pass stopped (shutdown)", r->office->id);
-            return ODSYNC_RETRY; /* the checkpoint holds what was committed */
+            rc = ODSYNC_RETRY; /* the checkpoint holds what was committed */
+            break;
         }
         if (r->counts->pages % PROGRESS_PAGES == 0)
             progress(r, 0);
         cur = next;
     }
-    progress(r, 1);
-    return ODSYNC_OK;
+    cJSON_Delete(stored);
+    return rc;
 }
 
 /* "YYYY-MM-DD HH:MM:SS" minus seconds (naive office-local arithmetic, no zone), into out. */

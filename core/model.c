@@ -337,7 +337,8 @@ static int hash_body(const char *body, char hex[65])
  * ?2 primary key, ?3.. the table's extra columns, then hash, body, changed_at, updated_at. */
 struct row_put {
     const char *table;      /* for recalls' "seen" rule: "od_recalls" */
-    const char *select_sql; /* SELECT hash, changed_at ... WHERE office = ? AND pk = ? */
+    const char *select_sql; /* SELECT hash, changed_at ... WHERE office = ? AND pk = ?, or
+                               NULL: the upsert's own WHERE skips a same or newer row */
     const char *upsert_sql;
     int64_t pk;
     int64_t patnum; /* marked dirty on a change; 0 = none (clinics) */
@@ -374,7 +375,7 @@ static int put_row(struct store *st, const char *office, const struct row_put *r
 
     *changed = 0;
     rc = hash_body(body, hash);
-    if (rc == ODSYNC_OK)
+    if (rc == ODSYNC_OK && r->select_sql != NULL)
         rc = same_hash(st, r->select_sql, office, r->pk, hash, r->changed_at, &same);
     if (rc == ODSYNC_OK && same && strcmp(r->table, "od_recalls") == 0)
         rc = recall_seen(st, office, r->pk);
@@ -397,9 +398,11 @@ static int put_row(struct store *st, const char *office, const struct row_put *r
     sqlite3_bind_text(s, 5 + n, r->changed_at, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 6 + n, util_now_ms());
     rc = step_done(s);
-    if (rc == ODSYNC_OK && r->patnum > 0)
+    *changed = rc == ODSYNC_OK && sqlite3_changes(store_db(st)) > 0;
+    if (*changed && r->patnum > 0) {
         rc = mark_dirty(st, office, r->patnum);
-    *changed = rc == ODSYNC_OK;
+        *changed = rc == ODSYNC_OK;
+    }
 cleanup:
     util_free(body);
     return rc;
@@ -414,16 +417,25 @@ cleanup:
         (t), 0, 0                                                                                  \
     }
 
+/* The DO UPDATE condition of an upsert that decides change detection itself (select_sql
+ * NULL): the stored row is rewritten only when its hash differs and it is not newer than the
+ * incoming one — same_hash's rule, without a lookup of its own. sqlite3_changes() then says
+ * whether anything was written. */
+#define CHANGED_WHERE(table)                                                                       \
+    " WHERE " table ".hash IS NOT excluded.hash AND NOT (excluded.changed_at IS NOT NULL"          \
+    " AND " table ".changed_at IS NOT NULL AND excluded.changed_at < " table ".changed_at)"
+
 int model_put_patient(struct store *st, const char *office, const struct model_patient *p,
                       int *changed)
 {
     struct row_put r = {
         "od_patients",
-        "SELECT hash, changed_at FROM od_patients WHERE office = ? AND patnum = ?",
+        NULL,
         "INSERT INTO od_patients (office, patnum, status, guarantor, clinic, hash, body,"
         " changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         " ON CONFLICT (office, patnum) DO UPDATE SET status = ?3, guarantor = ?4,"
-        " clinic = ?5, hash = ?6, body = ?7, changed_at = ?8, updated_at = ?9",
+        " clinic = ?5, hash = ?6, body = ?7, changed_at = ?8, updated_at = ?9" CHANGED_WHERE(
+            "od_patients"),
         p->patnum,
         p->patnum,
         p->changed_at,
@@ -458,11 +470,11 @@ int model_put_appointment(struct store *st, const char *office, const struct mod
 {
     struct row_put r = {
         "od_appointments",
-        "SELECT hash, changed_at FROM od_appointments WHERE office = ? AND apt_num = ?",
+        NULL,
         "INSERT INTO od_appointments (office, apt_num, patnum, status, start, hash, body,"
         " changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         " ON CONFLICT (office, apt_num) DO UPDATE SET patnum = ?3, status = ?4, start = ?5,"
-        " hash = ?6, body = ?7, changed_at = ?8, updated_at = ?9",
+        " hash = ?6, body = ?7, changed_at = ?8, updated_at = ?9" CHANGED_WHERE("od_appointments"),
         a->apt_num,
         a->patnum,
         a->changed_at,
@@ -476,11 +488,11 @@ int model_put_procedure(struct store *st, const char *office, const struct model
 {
     struct row_put r = {
         "od_procedures",
-        "SELECT hash, changed_at FROM od_procedures WHERE office = ? AND proc_num = ?",
+        NULL,
         "INSERT INTO od_procedures (office, proc_num, patnum, proc_date, status, hash,"
         " changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?9)"
         " ON CONFLICT (office, proc_num) DO UPDATE SET patnum = ?3, proc_date = ?4,"
-        " status = ?5, hash = ?6, changed_at = ?8, updated_at = ?9",
+        " status = ?5, hash = ?6, changed_at = ?8, updated_at = ?9" CHANGED_WHERE("od_procedures"),
         p->proc_num,
         p->patnum,
         p->changed_at,
