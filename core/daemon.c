@@ -177,7 +177,33 @@ static void ingester_wait(struct ingester *in, int64_t ms)
     pthread_mutex_unlock(&in->lock);
 }
 
-/* The ingester thread: pass, project, wake the workers, wait; until stopped. */
+/* Wake the office's delivery workers (a projection chunk queued rows). */
+static void wake_workers(void *arg)
+{
+    struct ingester *in = arg;
+    size_t i;
+    for (i = 0; i < in->rt->n_sinks; i++)
+        if (in->workers[i] != NULL)
+            deliver_worker_wake(in->workers[i]);
+}
+
+/* Project the office while its workers deliver what each chunk queued: they send full
+ * batches while it runs, and the rest once it ends (deliver_worker_producing). */
+static int project_with_workers(struct ingester *in, struct store *st, struct project_stats *ps)
+{
+    size_t i;
+    int rc;
+    for (i = 0; i < in->rt->n_sinks; i++)
+        if (in->workers[i] != NULL)
+            deliver_worker_producing(in->workers[i], 1);
+    rc = project_office_notify(st, in->office, ps, wake_workers, in);
+    for (i = 0; i < in->rt->n_sinks; i++)
+        if (in->workers[i] != NULL)
+            deliver_worker_producing(in->workers[i], 0);
+    return rc;
+}
+
+/* The ingester thread: pass, project (the workers deliver meanwhile), wait; until stopped. */
 static void *ingester_main(void *arg)
 {
     struct ingester *in = arg;
@@ -187,7 +213,6 @@ static void *ingester_main(void *arg)
     struct store *st = NULL;
     struct od_client *c = od_client_create(in->office);
     char err[512];
-    size_t i;
 
     if (c == NULL || store_open(in->rt->cfg->store, &st, err, sizeof(err)) != ODSYNC_OK) {
         log_error("run", "office %s: ingester cannot start", in->office->id);
@@ -199,7 +224,7 @@ static void *ingester_main(void *arg)
         /* Project only complete passes: a stopped pass may not have read the recalls of the
          * patients it changed yet, and the next pass does (their dirty marks stay). */
         memset(&ps, 0, sizeof(ps));
-        if (rep.complete && project_office(st, in->office, &ps) != ODSYNC_OK) {
+        if (rep.complete && project_with_workers(in, st, &ps) != ODSYNC_OK) {
             /* The dirty marks stay: try again soon; the pass does not count as finished. */
             log_error("run", "office %s: projection failed; retrying in 1 s", in->office->id);
             ingester_wait(in, 1000);
@@ -208,9 +233,6 @@ static void *ingester_main(void *arg)
         log_info("run", "office %s: pass %s, %lld requests, %lld contacts changed", in->office->id,
                  rep.complete ? "complete" : "stopped", (long long)rep.requests,
                  (long long)ps.changed);
-        for (i = 0; ps.queued > 0 && i < in->rt->n_sinks; i++)
-            if (in->workers[i] != NULL)
-                deliver_worker_wake(in->workers[i]);
         atomic_fetch_add(&in->passes, 1);
         if (rep.status == ODSYNC_AUTH) {
             /* Keys refused: asking again cannot help. Paused until the config is reloaded. */

@@ -315,8 +315,10 @@ static int release_tx(struct store *st, void *arg)
 struct pass_scope {
     char *const *offices; /* share claims across these; NULL = one FIFO */
     size_t n_offices;
-    size_t *cursor;         /* rotation over offices */
-    const atomic_int *stop; /* stop between batches when set; may be NULL */
+    size_t *cursor;              /* rotation over offices */
+    const atomic_int *stop;      /* stop between batches when set; may be NULL */
+    const atomic_int *producers; /* > 0: rows are still being queued, so claim only full
+                                    batches (the rest when it drops to 0); may be NULL */
 };
 
 /* One pass: see deliver_sink. */
@@ -332,8 +334,9 @@ static int run_pass(struct store *st, struct host_sink *sink, const struct deliv
     while (!paused && !(scope->stop != NULL && atomic_load(scope->stop))) {
         /* Claim only what was due when the pass began: a row retried during this pass waits
          * for the next one, so a failing sink is not hammered. */
+        size_t min = scope->producers != NULL && atomic_load(scope->producers) > 0 ? max : 1;
         rc = outbox_claim_fair(st, name, scope->offices, scope->n_offices, scope->cursor, start,
-                               max, &items, &count);
+                               min, max, &items, &count);
         if (rc != ODSYNC_OK || count == 0)
             break;
         rc = send_one_batch(st, sink, items, count, policy, stats, &paused);
@@ -355,7 +358,7 @@ int deliver_sink(struct store *st, struct host_sink *sink, const struct deliver_
                  struct deliver_stats *stats)
 {
     size_t cursor = 0;
-    struct pass_scope scope = {NULL, 0, &cursor, NULL};
+    struct pass_scope scope = {NULL, 0, &cursor, NULL, NULL};
     return run_pass(st, sink, policy, &scope, stats);
 }
 
@@ -377,6 +380,7 @@ struct deliver_worker {
     int ended;
     atomic_int stop;
     atomic_int settled;
+    atomic_int producers; /* projections in progress in the worker's offices */
     struct deliver_stats stats;
 };
 
@@ -420,6 +424,10 @@ static int64_t worker_idle_ms(struct deliver_worker *w, struct store *st)
         set_settled(w, ss.paused_until == SINK_PAUSED_INDEFINITELY);
         return ss.paused_until - now < wait ? ss.paused_until - now : wait;
     }
+    if (atomic_load(&w->producers) > 0) {
+        set_settled(w, 0); /* a partial batch waits for more rows, or the projection's end */
+        return wait;
+    }
     if (outbox_count(st, name, &oc) == ODSYNC_OK &&
         outbox_count_scheduled(st, name, now, &later) == ODSYNC_OK)
         set_settled(w, oc.pending - later == 0 && oc.inflight == 0);
@@ -432,7 +440,7 @@ static int64_t worker_idle_ms(struct deliver_worker *w, struct store *st)
 static void *worker_main(void *arg)
 {
     struct deliver_worker *w = arg;
-    struct pass_scope scope = {w->offices, w->n_offices, &w->cursor, &w->stop};
+    struct pass_scope scope = {w->offices, w->n_offices, &w->cursor, &w->stop, &w->producers};
     struct deliver_stats pass;
     struct sink_state ss;
     struct store *st = NULL;
@@ -546,6 +554,13 @@ void deliver_worker_wake(struct deliver_worker *w)
     atomic_store(&w->settled, 0);
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
+}
+
+void deliver_worker_producing(struct deliver_worker *w, int begin)
+{
+    atomic_fetch_add(&w->producers, begin ? 1 : -1);
+    if (!begin)
+        deliver_worker_wake(w); /* send what waited for a full batch */
 }
 
 void deliver_worker_stop(struct deliver_worker *w)

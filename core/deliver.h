@@ -85,6 +85,12 @@ int deliver_worker_start(const char *store_path, struct host_sink *sink, char *c
 /* New rows may be due: look now instead of at the next poll. */
 void deliver_worker_wake(struct deliver_worker *w);
 
+/* An office the worker serves begins (begin 1) or ends (0) queueing rows, e.g. a projection
+ * committing chunk after chunk. Meanwhile the worker sends full batches only (wake it as
+ * chunks commit), so delivery overlaps the projection without spending requests on partial
+ * batches; the end wakes it to send the rest. Calls pair up; offices may overlap. */
+void deliver_worker_producing(struct deliver_worker *w, int begin);
+
 /* Ask the worker to stop after the batch in flight (returns at once). */
 void deliver_worker_stop(struct deliver_worker *w);
 

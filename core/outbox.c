@@ -69,7 +69,7 @@ struct claim_args {
     size_t n_offices;
     size_t *cursor;
     int64_t now_ms;
-    size_t max;
+    size_t min, max;
     struct outbox_item *items;
     size_t count;
 };
@@ -144,6 +144,18 @@ static int claimed(const struct claim_args *a, int64_t id)
     return 0;
 }
 
+/* Mark the selected rows in flight, or claim none when fewer than min were due. */
+static int mark_enough(struct store *st, struct claim_args *a)
+{
+    if (a->count < a->min) {
+        outbox_items_free(a->items, a->count);
+        a->items = NULL;
+        a->count = 0;
+        return ODSYNC_OK;
+    }
+    return mark_inflight(st, a);
+}
+
 /* Per-office shares, then the rest (inside store_tx). */
 static int claim_tx(struct store *st, void *arg)
 {
@@ -153,7 +165,7 @@ static int claim_tx(struct store *st, void *arg)
 
     if (a->n_offices == 0) {
         rc = select_due(st, a, NULL, a->max);
-        return rc == ODSYNC_OK ? mark_inflight(st, a) : rc;
+        return rc == ODSYNC_OK ? mark_enough(st, a) : rc;
     }
     share = a->max / a->n_offices ? a->max / a->n_offices : 1;
     for (i = 0; i < a->n_offices && a->count < a->max && rc == ODSYNC_OK; i++) {
@@ -183,14 +195,14 @@ static int claim_tx(struct store *st, void *arg)
         if (a->count == before)
             break;
     }
-    return rc == ODSYNC_OK ? mark_inflight(st, a) : rc;
+    return rc == ODSYNC_OK ? mark_enough(st, a) : rc;
 }
 
 int outbox_claim_fair(struct store *st, const char *sink, char *const *offices, size_t n,
-                      size_t *cursor, int64_t now_ms, size_t max, struct outbox_item **items,
-                      size_t *count)
+                      size_t *cursor, int64_t now_ms, size_t min, size_t max,
+                      struct outbox_item **items, size_t *count)
 {
-    struct claim_args a = {sink, offices, n, cursor, now_ms, max, NULL, 0};
+    struct claim_args a = {sink, offices, n, cursor, now_ms, min, max, NULL, 0};
     int rc;
 
     *items = NULL;
@@ -214,7 +226,7 @@ int outbox_claim(struct store *st, const char *sink, int64_t now_ms, size_t max,
                  struct outbox_item **items, size_t *count)
 {
     size_t cursor = 0;
-    return outbox_claim_fair(st, sink, NULL, 0, &cursor, now_ms, max, items, count);
+    return outbox_claim_fair(st, sink, NULL, 0, &cursor, now_ms, 1, max, items, count);
 }
 
 void outbox_items_free(struct outbox_item *items, size_t count)

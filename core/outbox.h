@@ -49,10 +49,12 @@ int outbox_claim(struct store *st, const char *sink, int64_t now_ms, size_t max,
 
 /* Fairness across offices: the batch takes an equal share of due rows from each office in
  * offices[0..n) (borrowed), starting at *cursor and rotating it, then fills what is left.
- * No office's backlog can hold up another's. n == 0 behaves as outbox_claim. */
+ * No office's backlog can hold up another's. n == 0 behaves as outbox_claim. Fewer than min
+ * due rows claim nothing (*count 0): a caller that expects more rows soon waits for a full
+ * batch rather than spend a request on part of one. */
 int outbox_claim_fair(struct store *st, const char *sink, char *const *offices, size_t n,
-                      size_t *cursor, int64_t now_ms, size_t max, struct outbox_item **items,
-                      size_t *count);
+                      size_t *cursor, int64_t now_ms, size_t min, size_t max,
+                      struct outbox_item **items, size_t *count);
 
 /* Earliest next_at of a pending row of sink: *next_at = -1 when none is pending. */
 int outbox_next_due(struct store *st, const char *sink, int64_t *next_at);

@@ -192,24 +192,48 @@ static int chunk_tx(struct store *st, void *arg)
     return rc;
 }
 
-int project_office(struct store *st, const struct config_office *office,
-                   struct project_stats *stats)
+/* The rows queued so far: contacts, tasks and messages. */
+static int64_t queued_so_far(const struct project_stats *s)
 {
-    return project_office_at(st, office, util_now_ms(), stats);
+    return s->queued + s->rules.tasks + s->rules.messages;
 }
 
-int project_office_at(struct store *st, const struct config_office *office, int64_t now_ms,
-                      struct project_stats *stats)
+/* Chunk after chunk until no dirty patient is left; committed(arg) after each chunk that
+ * queued rows, when given. */
+static int project_run(struct store *st, const struct config_office *office, int64_t now_ms,
+                       struct project_stats *stats, void (*committed)(void *arg), void *arg)
 {
     struct chunk_args a = {office, now_ms, stats, 0};
+    int64_t before;
     int rc, ticked = 0;
     memset(stats, 0, sizeof(*stats));
     rc = rules_tick(st, office, now_ms, &ticked);
     while (rc == ODSYNC_OK) {
         a.done = 0;
+        before = queued_so_far(stats);
         rc = store_tx(st, chunk_tx, &a);
+        if (rc == ODSYNC_OK && committed != NULL && queued_so_far(stats) > before)
+            committed(arg);
         if (a.done < CHUNK)
             break;
     }
     return rc;
+}
+
+int project_office(struct store *st, const struct config_office *office,
+                   struct project_stats *stats)
+{
+    return project_run(st, office, util_now_ms(), stats, NULL, NULL);
+}
+
+int project_office_at(struct store *st, const struct config_office *office, int64_t now_ms,
+                      struct project_stats *stats)
+{
+    return project_run(st, office, now_ms, stats, NULL, NULL);
+}
+
+int project_office_notify(struct store *st, const struct config_office *office,
+                          struct project_stats *stats, void (*committed)(void *arg), void *arg)
+{
+    return project_run(st, office, util_now_ms(), stats, committed, arg);
 }

@@ -30,4 +30,9 @@ int project_office(struct store *st, const struct config_office *office,
 int project_office_at(struct store *st, const struct config_office *office, int64_t now_ms,
                       struct project_stats *stats);
 
+/* project_office, calling committed(arg) after each committed chunk that queued rows, so
+ * delivery can start on them while the projection goes on. */
+int project_office_notify(struct store *st, const struct config_office *office,
+                          struct project_stats *stats, void (*committed)(void *arg), void *arg);
+
 #endif

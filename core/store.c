@@ -367,9 +367,34 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql)
 /* SQLite has one write lock per database, and its busy handler is not fair: with dozens of
  * connections in one process (an ingester per office, a worker per sink, the listener),
  * a writer can lose the race for longer than the busy timeout. Writers of this process
- * therefore queue on this mutex first, so they take turns and never time out on each
- * other; the busy timeout is left for other processes (a CLI command beside the daemon). */
-static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+ * therefore queue here first, so they never time out on each other; the busy timeout is
+ * left for other processes (a CLI command beside the daemon). The queue is first come,
+ * first served (a ticket lock): a plain mutex lets a thread that commits transaction after
+ * transaction, like a projection, take it straight back and starve a delivery worker
+ * until it is done. */
+static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t write_turn = PTHREAD_COND_INITIALIZER;
+static uint64_t write_next, write_serving; /* tickets given, the ticket whose turn it is */
+
+/* Wait for this thread's turn to write. */
+static void write_enter(void)
+{
+    uint64_t ticket;
+    pthread_mutex_lock(&write_mu);
+    ticket = write_next++;
+    while (ticket != write_serving)
+        pthread_cond_wait(&write_turn, &write_mu);
+    pthread_mutex_unlock(&write_mu);
+}
+
+/* Hand the turn to the next writer in line. */
+static void write_leave(void)
+{
+    pthread_mutex_lock(&write_mu);
+    write_serving++;
+    pthread_cond_broadcast(&write_turn);
+    pthread_mutex_unlock(&write_mu);
+}
 
 /* One transaction-control statement (BEGIN, COMMIT, SAVEPOINT, RELEASE), prepared once per
  * connection through the statement cache rather than parsed by sqlite3_exec every time: a
@@ -395,7 +420,7 @@ int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg
     int nested = !sqlite3_get_autocommit(st->db); /* inside a caller's transaction */
     int rc;
     if (!nested)
-        pthread_mutex_lock(&write_lock);
+        write_enter();
     rc = tx_control(st, nested ? "SAVEPOINT store_tx" : "BEGIN IMMEDIATE");
     if (rc == ODSYNC_OK) {
         rc = fn(st, arg);
@@ -406,6 +431,6 @@ int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg
                          NULL, NULL, NULL);
     }
     if (!nested)
-        pthread_mutex_unlock(&write_lock);
+        write_leave();
     return rc;
 }

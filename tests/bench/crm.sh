@@ -7,9 +7,11 @@
 #   BENCH_TAG (crm: name of the JSON file and of the scenario), BENCH_HS_LIMIT_SCALE (20: the
 #   HubSpot fake enforces HubSpot's burst limit, 190 requests per 10 s, over a window 20 times
 #   shorter, for odsync and the naive script alike; 0: no limit). The naive script also runs
-#   once against an unlimited fake, for its loopback-only speed.
-# Timed: from the start of `odsync sync` to the end of `odsync run --until-idle --deliver-only`
-# (the CRM then holds every contact and task: checked against the fake's object counts).
+#   once against an unlimited fake, for its loopback-only speed. BENCH_PHASES (1; 0 skips the
+#   two-command run).
+# Timed: one `odsync run --until-idle` on an empty store, until the CRM holds every contact
+# and task (checked against the fake's object counts); then, for the phases, `odsync sync`
+# and `odsync run --until-idle --deliver-only` on a fresh store and a fresh fake.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$(pwd)/build}
@@ -37,19 +39,14 @@ write_config "$work/odsync.json" "[$(office_json bench "$PORT_sim" "$tier" "$thr
     "$(hs_sink "$PORT_hs")"
 cfg=(--config "$work/odsync.json")
 
-# ---- full sync -------------------------------------------------------------------------
+# ---- full sync: one `odsync run --until-idle`, as the service runs (ingestion, projection
+# and delivery overlap); then `sync` + `run --deliver-only` on a fresh store and fake, for the
+# time of each phase ------------------------------------------------------------------------
 t0=$(now)
-/usr/bin/time -f '%M' -o "$work/rss.sync" "$build/odsync" sync "${cfg[@]}" >/dev/null
+/usr/bin/time -f '%M' -o "$work/rss.run" "$build/odsync" run --until-idle "${cfg[@]}" >/dev/null
 t1=$(now)
-/usr/bin/time -f '%M' -o "$work/rss.deliver" "$build/odsync" run --until-idle --deliver-only \
-    "${cfg[@]}" >/dev/null
-t2=$(now)
-sync_s=$(calc "$t1 - $t0")
-deliver_s=$(calc "$t2 - $t1")
-total_s=$(calc "$t2 - $t0")
-rss_sync=$(cat "$work/rss.sync")
-rss_deliver=$(cat "$work/rss.deliver")
-rss_kb=$((rss_sync > rss_deliver ? rss_sync : rss_deliver))
+total_s=$(calc "$t1 - $t0")
+rss_kb=$(cat "$work/rss.run")
 
 contacts=$(sqlite3 "$work/odsync.db" "SELECT COUNT(*) FROM records WHERE kind = 1")
 tasks=$(sqlite3 "$work/odsync.db" "SELECT COUNT(*) FROM records WHERE kind = 2")
@@ -80,15 +77,36 @@ od_rows=$(sqlite3 "$work/odsync.db" "SELECT (SELECT COUNT(*) FROM od_clinics) +
 
 # ---- unchanged re-sync -----------------------------------------------------------------
 t3=$(now)
-"$build/odsync" sync "${cfg[@]}" >/dev/null
-"$build/odsync" run --until-idle --deliver-only "${cfg[@]}" >/dev/null
+"$build/odsync" run --until-idle "${cfg[@]}" >/dev/null
 resync_s=$(calc "$(now) - $t3")
 resync_crm=$(($(hs_all_requests "$PORT_hs") - crm_all))
 resync_od=$(($(od_requests "$PORT_sim") - od_full))
 
+# ---- the same full sync in two commands, for the phases -------------------------------
+phases=null rss_sync=0 rss_deliver=0
+if [ "${BENCH_PHASES:-1}" = 1 ]; then
+    start_hubspot hs_phases "$hs_scale"
+    write_config "$work/phases.json" "[$(office_json bench "$PORT_sim" "$tier" "$throttle")]" \
+        "$(hs_sink "$PORT_hs_phases")"
+    sed -i "s|$work/odsync.db|$work/phases.db|" "$work/phases.json"
+    t4=$(now)
+    /usr/bin/time -f '%M' -o "$work/rss.sync" "$build/odsync" sync --config "$work/phases.json" \
+        >/dev/null
+    t5=$(now)
+    /usr/bin/time -f '%M' -o "$work/rss.deliver" "$build/odsync" run --until-idle --deliver-only \
+        --config "$work/phases.json" >/dev/null
+    t6=$(now)
+    sync_s=$(calc "$t5 - $t4")
+    deliver_s=$(calc "$t6 - $t5")
+    rss_sync=$(cat "$work/rss.sync")
+    rss_deliver=$(cat "$work/rss.deliver")
+    phases="{\"sync_seconds\": $sync_s, \"deliver_seconds\": $deliver_s,
+       \"seconds\": $(calc "$sync_s + $deliver_s")}"
+fi
+
 cat >"$out/$tag.json" <<JSON
 {"patients": $patients, "mode": "$mode", "page_size": $page, "pacing_ms": $throttle,
- "seconds": $total_s, "sync_seconds": $sync_s, "deliver_seconds": $deliver_s,
+ "seconds": $total_s, "phases": $phases,
  "contacts": $contacts, "tasks": $tasks, "records": $records,
  "records_per_s": $(calc "$records / $total_s"), "patients_per_s": $(calc "$patients / $total_s"),
  "od_records_per_s": $(calc "$od_rows / $total_s"), "hubspot_limit_scale": $hs_scale,

@@ -491,6 +491,44 @@ START_TEST(wake_unsettles_the_worker_until_it_has_looked_again)
 }
 END_TEST
 
+/* While an office is still queueing (a projection committing chunk after chunk), the worker
+ * sends full batches only: delivery overlaps the projection without spending a request on
+ * part of a batch. When the office is done the worker sends the rest. */
+START_TEST(producing_worker_sends_full_batches_then_the_rest)
+{
+    char path[512], err[512], key[32], *offices[] = {(char *)OFFICE};
+    struct deliver_worker *w = NULL;
+    int i;
+
+    snprintf(path, sizeof(path), "%s/odsync.db", dir);
+    ck_assert_msg(deliver_worker_start(path, sink, offices, 1, &policy, &w, err, sizeof(err)) ==
+                      ODSYNC_OK,
+                  "%s", err);
+    deliver_worker_producing(w, 1);
+    for (i = 1; i <= 13; i++) { /* max_batch is 10 */
+        snprintf(key, sizeof(key), "od:main-st:%d", i);
+        enqueue(key, "Ok");
+    }
+    deliver_worker_wake(w);
+    for (i = 0; i < 500 && sent(NULL, 0) < 10; i++)
+        usleep(10 * 1000);
+    ck_assert_int_eq(sent(NULL, 0), 10);
+    usleep(300 * 1000); /* a worker without the rule sends the other 3 at once */
+    ck_assert_int_eq(sent(NULL, 0), 10);
+    ck_assert_str_eq(state_of("od:main-st:13"), "pending");
+    ck_assert(!deliver_worker_settled(w));
+
+    deliver_worker_producing(w, 0);
+    for (i = 0; i < 500 && !(deliver_worker_settled(w) && sent(NULL, 0) == 13); i++)
+        usleep(10 * 1000);
+    ck_assert_int_eq(sent(NULL, 0), 13);
+    ck_assert_str_eq(state_of("od:main-st:13"), "done");
+    deliver_worker_stop(w);
+    ck_assert_int_eq(deliver_worker_join(w, util_monotonic_ms() + 10000), ODSYNC_OK);
+    deliver_worker_destroy(w);
+}
+END_TEST
+
 START_TEST(backoff_within_bounds)
 {
     struct deliver_policy p;
@@ -574,6 +612,7 @@ static Suite *deliver_suite(void)
     tcase_add_test(tc, health_and_mode_setting);
     tcase_add_test(tc, allocation_failure_never_strands_rows_inflight);
     tcase_add_test(tc, wake_unsettles_the_worker_until_it_has_looked_again);
+    tcase_add_test(tc, producing_worker_sends_full_batches_then_the_rest);
     suite_add_tcase(s, tc);
 
     tcase_add_test(pure, backoff_within_bounds);

@@ -436,7 +436,7 @@ START_TEST(fair_claim_shares_across_offices)
         snprintf(key, sizeof(key), "od:small:%zu", i + 1);
         ck_assert_int_eq(store_tx(st, enqueue_office_tx, &e), ODSYNC_OK);
     }
-    ck_assert_int_eq(outbox_claim_fair(st, SINK, offices, 2, &cursor, NOW, 10, &items, &n),
+    ck_assert_int_eq(outbox_claim_fair(st, SINK, offices, 2, &cursor, NOW, 1, 10, &items, &n),
                      ODSYNC_OK);
     ck_assert_uint_eq(n, 10); /* the rest of the batch is filled from the backlog */
     for (i = 0; i < n; i++)
@@ -445,6 +445,32 @@ START_TEST(fair_claim_shares_across_offices)
     ck_assert_uint_eq(cursor, 1);
     outbox_items_free(items, n);
     /* A plain FIFO claim would have taken only "big" rows. */
+}
+END_TEST
+
+/* A claim with a minimum takes nothing until that many rows are due (a worker waiting for a
+ * full batch while a projection is still queueing), then takes them as usual. */
+START_TEST(claim_below_min_takes_nothing)
+{
+    struct outbox_item *items = NULL;
+    size_t n = 7, cursor = 0;
+    char buf[32];
+    enqueue(SINK, "od:main-st:1", 1, "{}");
+    enqueue(SINK, "od:main-st:2", 1, "{}");
+    enqueue(SINK, "od:main-st:3", 1, "{}");
+    ck_assert_int_eq(outbox_claim_fair(st, SINK, NULL, 0, &cursor, NOW, 4, 10, &items, &n),
+                     ODSYNC_OK);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_null(items);
+    ck_assert_str_eq(col(SINK, "od:main-st:1", "state", buf, sizeof(buf)), "pending");
+    ck_assert_str_eq(col(SINK, "od:main-st:3", "state", buf, sizeof(buf)), "pending");
+    enqueue(SINK, "od:main-st:4", 1, "{}");
+    ck_assert_int_eq(outbox_claim_fair(st, SINK, NULL, 0, &cursor, NOW, 4, 10, &items, &n),
+                     ODSYNC_OK);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_str_eq(col(SINK, "od:main-st:1", "state", buf, sizeof(buf)), "inflight");
+    ck_assert_str_eq(col(SINK, "od:main-st:4", "state", buf, sizeof(buf)), "inflight");
+    outbox_items_free(items, n);
 }
 END_TEST
 
@@ -533,6 +559,7 @@ static Suite *outbox_suite(void)
     tcase_add_test(tc, enqueue_rolls_back_with_tx);
     tcase_add_test(tc, claim_out_of_memory_leaves_rows_pending);
     tcase_add_test(tc, fair_claim_shares_across_offices);
+    tcase_add_test(tc, claim_below_min_takes_nothing);
     tcase_add_test(tc, next_due_reports_earliest_pending);
     tcase_add_test(tc, dead_letters_list_retry_drop);
     suite_add_tcase(s, tc);

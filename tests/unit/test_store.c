@@ -3,9 +3,12 @@
  * reopen, a newer schema refused), WAL mode, store_tx rollback, and records_upsert change
  * detection and versioning.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "records.h"
@@ -206,6 +209,74 @@ START_TEST(tx_commit_visible_to_other_connection)
 }
 END_TEST
 
+/* ---- writers take turns ---------------------------------------------------------------- */
+
+struct looper {
+    const char *path;
+    atomic_int started; /* set after the looper's 50th transaction */
+    int loops;
+};
+
+/* One transaction of the looper: a hundred statements, so it holds the lock far longer than
+ * the moment between two of its transactions. */
+static int bump_tx(struct store *st, void *arg)
+{
+    int i, rc = ODSYNC_OK;
+    (void)arg;
+    for (i = 0; i < 100 && rc == ODSYNC_OK; i++)
+        rc = store_exec(st, "UPDATE turns SET n = n + 1");
+    return rc;
+}
+
+/* A writer committing transaction after transaction, like a projection. */
+static void *looper_main(void *arg)
+{
+    struct looper *l = arg;
+    struct store *st = NULL;
+    char e[256];
+    int i;
+    if (store_open(l->path, &st, e, sizeof(e)) != ODSYNC_OK)
+        return NULL;
+    for (i = 0; i < l->loops; i++) {
+        if (store_tx(st, bump_tx, NULL) != ODSYNC_OK)
+            break;
+        if (i == 50)
+            atomic_store(&l->started, 1);
+    }
+    store_close(st);
+    return NULL;
+}
+
+static int read_turns_tx(struct store *st, void *arg)
+{
+    *(int *)arg = query_int(st, "SELECT n FROM turns");
+    return ODSYNC_OK;
+}
+
+/* Writers of one process queue first come, first served: one that commits transaction
+ * after transaction cannot hold the others off until it is done (with a plain mutex it took
+ * the lock straight back, and a projection starved a delivery worker to the end). */
+START_TEST(writers_take_turns)
+{
+    struct store *st = open_ok();
+    struct looper l = {dbpath, 0, 2000};
+    pthread_t t;
+    int seen = -1;
+    ck_assert_int_eq(store_exec(st, "CREATE TABLE turns (n INTEGER); INSERT INTO turns VALUES (0)"),
+                     ODSYNC_OK);
+    ck_assert_int_eq(pthread_create(&t, NULL, looper_main, &l), 0);
+    while (!atomic_load(&l.started))
+        usleep(1000);
+    ck_assert_int_eq(store_tx(st, read_turns_tx, &seen), ODSYNC_OK);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(query_int(st, "SELECT n FROM turns"), 100 * l.loops); /* ran to the end */
+    ck_assert_msg(seen > 100 * 50 && seen < 100 * 500,
+                  "the second writer got its turn after %d of %d transactions", seen / 100,
+                  l.loops);
+    store_close(st);
+}
+END_TEST
+
 START_TEST(close_accepts_null)
 {
     store_close(NULL);
@@ -364,6 +435,7 @@ static Suite *store_suite(void)
     tcase_add_checked_fixture(tx, setup, teardown);
     tcase_add_test(tx, tx_rolls_back_when_fn_fails);
     tcase_add_test(tx, tx_commit_visible_to_other_connection);
+    tcase_add_test(tx, writers_take_turns);
     tcase_add_test(tx, close_accepts_null);
     suite_add_tcase(s, tx);
 
