@@ -291,16 +291,40 @@ static int step_done(sqlite3_stmt *s)
     return rc == SQLITE_DONE ? ODSYNC_OK : ODSYNC_STORE;
 }
 
+/* The patient this thread last marked dirty, on which connection and in which transaction
+ * scope (store_serial). A patient's rows come together (a visit's procedures, a patient's
+ * appointments), and marking one again in the same transaction changes nothing, so it is
+ * skipped; any commit, rollback or savepoint changes the serial and ends the shortcut. */
+static _Thread_local struct {
+    const struct store *st;
+    uint64_t serial;
+    int64_t patnum;
+    char office[64];
+} last_dirty;
+
 /* Mark a patient dirty: the projection rebuilds what depends on it. */
 static int mark_dirty(struct store *st, const char *office, int64_t patnum)
 {
-    sqlite3_stmt *s =
-        store_stmt(st, "INSERT OR IGNORE INTO od_dirty (office, patnum) VALUES (?, ?)");
+    sqlite3_stmt *s;
+    int rc;
+    if (last_dirty.st == st && last_dirty.serial == store_serial(st) &&
+        last_dirty.patnum == patnum && strcmp(last_dirty.office, office) == 0 &&
+        !sqlite3_get_autocommit(store_db(st)))
+        return ODSYNC_OK;
+    s = store_stmt(st, "INSERT OR IGNORE INTO od_dirty (office, patnum) VALUES (?, ?)");
     if (s == NULL)
         return ODSYNC_STORE;
     sqlite3_bind_text(s, 1, office, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, patnum);
-    return step_done(s);
+    rc = step_done(s);
+    last_dirty.st = NULL;
+    if (rc == ODSYNC_OK &&
+        util_fmt(last_dirty.office, sizeof(last_dirty.office), "%s", office) == ODSYNC_OK) {
+        last_dirty.st = st;
+        last_dirty.serial = store_serial(st);
+        last_dirty.patnum = patnum;
+    }
+    return rc;
 }
 
 /* *same = 1 when the stored row (office, pk) needs no write: it has this hash, or it is newer

@@ -4,6 +4,7 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -23,7 +24,22 @@ struct store {
     char last_error[256]; /* SQLite's message for the last failed store_exec */
     struct cached_stmt cache[STMT_CACHE];
     size_t n_cached;
+    uint64_t serial; /* see store_serial */
 };
+
+/* Serials come from one process-wide counter, so none is ever given twice. */
+static atomic_uint_fast64_t serials;
+
+/* A new transaction scope began or ended on st. */
+static void next_serial(struct store *st)
+{
+    st->serial = (uint64_t)atomic_fetch_add(&serials, 1) + 1;
+}
+
+uint64_t store_serial(const struct store *st)
+{
+    return st->serial;
+}
 
 struct migration {
     int version;
@@ -174,7 +190,9 @@ int store_latest_version(void)
 int store_exec(struct store *st, const char *sql)
 {
     char *msg = NULL;
-    int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+    int rc;
+    next_serial(st); /* it may begin or end a transaction (dry-run's BEGIN ... ROLLBACK) */
+    rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         util_fmt(st->last_error, sizeof(st->last_error), "%s", msg ? msg : sqlite3_errstr(rc));
         log_error("store", "%s (%.60s...)", st->last_error, sql);
@@ -421,6 +439,7 @@ int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg
     int rc;
     if (!nested)
         write_enter();
+    next_serial(st);
     rc = tx_control(st, nested ? "SAVEPOINT store_tx" : "BEGIN IMMEDIATE");
     if (rc == ODSYNC_OK) {
         rc = fn(st, arg);
@@ -430,6 +449,7 @@ int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg
             sqlite3_exec(st->db, nested ? "ROLLBACK TO store_tx; RELEASE store_tx" : "ROLLBACK",
                          NULL, NULL, NULL);
     }
+    next_serial(st);
     if (!nested)
         write_leave();
     return rc;

@@ -7,6 +7,7 @@
 #define ODSYNC_STORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <sqlite3.h>
 
@@ -35,6 +36,12 @@ int store_latest_version(void);
  * (store_exec "BEGIN"), it runs as a savepoint instead, so the caller's ROLLBACK undoes it
  * (that is how `odsync dry-run` runs the real code and keeps nothing). */
 int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg);
+
+/* The connection's current transaction scope: it changes whenever store_tx begins or ends
+ * a transaction or savepoint and on every store_exec, and is never given twice in the
+ * process. What a caller learns about uncommitted writes (say, a patient already marked
+ * dirty) holds only while the serial is unchanged: a rollback always changes it. */
+uint64_t store_serial(const struct store *st);
 
 /* Execute SQL with no results. Returns ODSYNC_OK or ODSYNC_STORE (logged). */
 int store_exec(struct store *st, const char *sql);

@@ -209,6 +209,53 @@ START_TEST(unchanged_content_writes_nothing)
 }
 END_TEST
 
+struct proc_args {
+    int64_t proc_num;
+    int fail; /* fail after the write: the transaction rolls back */
+};
+
+/* Put completed procedure proc_num of patient 7 (marks the patient dirty). */
+static int put_proc(struct store *s, int64_t proc_num)
+{
+    struct model_procedure p = {0};
+    char date[] = "2026-01-02", status[] = "C";
+    int changed;
+    p.proc_num = proc_num;
+    p.patnum = 7;
+    p.proc_date = date;
+    p.status = status;
+    return model_put_procedure(s, "main-st", &p, &changed);
+}
+
+static int proc_tx(struct store *s, void *arg)
+{
+    const struct proc_args *a = arg;
+    int rc = put_proc(s, a->proc_num);
+    return rc == ODSYNC_OK && a->fail ? ODSYNC_INVALID : rc;
+}
+
+/* A patient's second row in one transaction skips marking it dirty again; no rollback in
+ * between (of a transaction, or of a savepoint inside the caller's transaction) may leave
+ * the patient unmarked. */
+START_TEST(dirty_mark_survives_rollbacks)
+{
+    struct proc_args a = {1, 1};
+    ck_assert_int_eq(store_tx(st, proc_tx, &a), ODSYNC_INVALID);
+    ck_assert_int_eq(q("SELECT COUNT(*) FROM od_dirty"), 0);
+    a = (struct proc_args){2, 0};
+    ck_assert_int_eq(store_tx(st, proc_tx, &a), ODSYNC_OK);
+    ck_assert_int_eq(q("SELECT COUNT(*) FROM od_dirty WHERE patnum = 7"), 1);
+
+    ck_assert_int_eq(store_exec(st, "DELETE FROM od_dirty"), ODSYNC_OK);
+    ck_assert_int_eq(store_exec(st, "BEGIN"), ODSYNC_OK);
+    a = (struct proc_args){3, 1};
+    ck_assert_int_eq(store_tx(st, proc_tx, &a), ODSYNC_INVALID); /* a savepoint rolled back */
+    ck_assert_int_eq(put_proc(st, 4), ODSYNC_OK); /* the caller's transaction goes on */
+    ck_assert_int_eq(store_exec(st, "COMMIT"), ODSYNC_OK);
+    ck_assert_int_eq(q("SELECT COUNT(*) FROM od_dirty WHERE patnum = 7"), 1);
+}
+END_TEST
+
 struct recall_args {
     int step;
     int64_t deleted;
@@ -326,6 +373,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, normalisers);
     tcase_add_test(tc, unchanged_content_writes_nothing);
     tcase_add_test(tc, older_row_never_overwrites_newer);
+    tcase_add_test(tc, dirty_mark_survives_rollbacks);
     tcase_add_test(tc, recall_reconciliation_deletes_what_is_gone);
     tcase_add_test(tc, projection_never_drops_a_dirty_patient_when_memory_runs_out);
     suite_add_tcase(s, tc);
