@@ -65,6 +65,34 @@ int64_t deliver_backoff_ms(const struct deliver_policy *p, int attempts)
     return ceiling <= 0 ? 0 : (int64_t)(next_random() % ((uint64_t)ceiling + 1));
 }
 
+/* The next batch of a pass, claimed in the transaction that applies the results of the one
+ * before: a worker then needs one turn of the write lock per batch, not two, which matters
+ * when a projection holds it between its chunks. */
+struct next_claim {
+    const char *sink;
+    char *const *offices; /* share claims across these; NULL = one FIFO */
+    size_t n_offices;
+    size_t *cursor;
+    const atomic_int *stop;      /* no claim once set; may be NULL */
+    const atomic_int *producers; /* see struct pass_scope */
+    int64_t start;               /* due when the pass began */
+    size_t max;
+    int ran;                   /* out: the claim ran (count 0: nothing was due) */
+    struct outbox_item *items; /* out: claimed rows (caller frees), NULL when none */
+    size_t count;
+};
+
+/* Claim the next batch as the pass would (inside the caller's transaction). */
+static int claim_next(struct store *st, struct next_claim *n)
+{
+    size_t min = n->producers != NULL && atomic_load(n->producers) > 0 ? n->max : 1;
+    if (n->stop != NULL && atomic_load(n->stop))
+        return ODSYNC_OK;
+    n->ran = 1;
+    return outbox_claim_fair(st, n->sink, n->offices, n->n_offices, n->cursor, n->start, min,
+                             n->max, &n->items, &n->count);
+}
+
 struct apply_args {
     const char *sink;
     const char *plugin;
@@ -74,7 +102,8 @@ struct apply_args {
     const struct deliver_policy *policy;
     struct deliver_stats *stats;
     int64_t now;
-    int64_t pause_until; /* out: > 0 when the sink must pause */
+    int64_t pause_until;     /* out: > 0 when the sink must pause */
+    struct next_claim *next; /* the next batch, claimed in the same transaction; may be NULL */
 };
 
 /* Apply one item's result (inside the transaction). */
@@ -133,7 +162,8 @@ static int apply_one(struct store *st, struct apply_args *a, size_t i)
     }
 }
 
-/* Apply every result of a batch in one transaction. */
+/* Apply every result of a batch in one transaction, then claim the next batch in it unless
+ * the sink must pause. */
 static int apply_tx(struct store *st, void *arg)
 {
     struct apply_args *a = arg;
@@ -144,7 +174,7 @@ static int apply_tx(struct store *st, void *arg)
         if (rc != ODSYNC_OK)
             return rc;
     }
-    return ODSYNC_OK;
+    return a->next != NULL && a->pause_until == 0 ? claim_next(st, a->next) : ODSYNC_OK;
 }
 
 struct gate_args {
@@ -220,10 +250,11 @@ static void ungate(struct store *st, const struct deliver_gate *gate, struct out
         log_error("deliver", "cannot undo the send ledger of %zu rows", count);
 }
 
-/* Send one claimed batch and record the outcome. *paused set when the sink must pause. */
+/* Send one claimed batch and record the outcome. *paused set when the sink must pause. With
+ * next, the next batch is claimed in the transaction that records the outcome. */
 static int send_one_batch(struct store *st, struct host_sink *sink, struct outbox_item *items,
                           size_t count, const struct deliver_policy *policy,
-                          struct deliver_stats *stats, int *paused)
+                          struct deliver_stats *stats, int *paused, struct next_claim *next)
 {
     struct odsync_record *recs = NULL;
     const struct odsync_record **ptrs = NULL;
@@ -269,7 +300,14 @@ static int send_one_batch(struct store *st, struct host_sink *sink, struct outbo
     a.policy = policy;
     a.stats = stats;
     a.now = now_of(policy);
+    a.next = next;
     rc = store_tx(st, apply_tx, &a);
+    if (rc != ODSYNC_OK && next != NULL) { /* rolled back, the claim with the rest */
+        outbox_items_free(next->items, next->count);
+        next->items = NULL;
+        next->count = 0;
+        next->ran = 0;
+    }
     if (a.pause_until > 0) {
         *paused = 1;
         stats->paused_until_ms = a.pause_until;
@@ -321,6 +359,13 @@ struct pass_scope {
                                     batches (the rest when it drops to 0); may be NULL */
 };
 
+/* Put rows claimed for a batch that will not be sent back to pending, as they were. */
+static void unclaim(struct store *st, const char *name, struct outbox_item *items, size_t count)
+{
+    if (count > 0 && outbox_unclaim(st, items, count) != ODSYNC_OK)
+        log_error("deliver", "sink %s: cannot release %zu claimed rows", name, count);
+}
+
 /* One pass: see deliver_sink. */
 static int run_pass(struct store *st, struct host_sink *sink, const struct deliver_policy *policy,
                     const struct pass_scope *scope, struct deliver_stats *stats)
@@ -328,18 +373,32 @@ static int run_pass(struct store *st, struct host_sink *sink, const struct deliv
     const char *name = host_sink_name(sink);
     size_t max = host_sink_descriptor(sink)->max_batch, count = 0;
     struct outbox_item *items = NULL;
+    struct next_claim next;
     int64_t start = now_of(policy);
-    int rc = ODSYNC_OK, paused = 0;
+    int rc = ODSYNC_OK, paused = 0, more = 1;
 
-    while (!paused && !(scope->stop != NULL && atomic_load(scope->stop))) {
+    while (more && !paused && !(scope->stop != NULL && atomic_load(scope->stop))) {
         /* Claim only what was due when the pass began: a row retried during this pass waits
          * for the next one, so a failing sink is not hammered. */
-        size_t min = scope->producers != NULL && atomic_load(scope->producers) > 0 ? max : 1;
-        rc = outbox_claim_fair(st, name, scope->offices, scope->n_offices, scope->cursor, start,
-                               min, max, &items, &count);
-        if (rc != ODSYNC_OK || count == 0)
-            break;
-        rc = send_one_batch(st, sink, items, count, policy, stats, &paused);
+        if (count == 0) {
+            size_t min = scope->producers != NULL && atomic_load(scope->producers) > 0 ? max : 1;
+            rc = outbox_claim_fair(st, name, scope->offices, scope->n_offices, scope->cursor, start,
+                                   min, max, &items, &count);
+            if (rc != ODSYNC_OK || count == 0)
+                break;
+        }
+        next = (struct next_claim){name,
+                                   scope->offices,
+                                   scope->n_offices,
+                                   scope->cursor,
+                                   scope->stop,
+                                   scope->producers,
+                                   start,
+                                   max,
+                                   0,
+                                   NULL,
+                                   0};
+        rc = send_one_batch(st, sink, items, count, policy, stats, &paused, &next);
         if (rc != ODSYNC_OK) {
             /* Not applied: release the claim (a restart's recovery does it otherwise). */
             struct release_args ra = {items, count, rc, now_of(policy)};
@@ -347,10 +406,14 @@ static int run_pass(struct store *st, struct host_sink *sink, const struct deliv
                 log_error("deliver", "sink %s: cannot release %zu claimed rows", name, count);
         }
         outbox_items_free(items, count);
-        items = NULL;
+        items = next.items;
+        count = next.count;
+        more = !next.ran || count > 0; /* a claim that found nothing ends the pass */
         if (rc != ODSYNC_OK)
             break;
     }
+    unclaim(st, name, items, count); /* claimed, then paused or stopped */
+    outbox_items_free(items, count);
     return rc;
 }
 

@@ -243,6 +243,35 @@ void outbox_items_free(struct outbox_item *items, size_t count)
     util_free(items);
 }
 
+struct unclaim_args {
+    const struct outbox_item *items;
+    size_t count;
+};
+
+/* Back to pending, row by row (inside store_tx). */
+static int unclaim_tx(struct store *st, void *arg)
+{
+    const struct unclaim_args *a = arg;
+    sqlite3_stmt *s;
+    size_t i;
+    int rc = ODSYNC_OK;
+    for (i = 0; i < a->count && rc == ODSYNC_OK; i++) {
+        s = store_stmt(st,
+                       "UPDATE outbox SET state = 'pending' WHERE id = ? AND state = 'inflight'");
+        if (s == NULL)
+            return ODSYNC_STORE;
+        sqlite3_bind_int64(s, 1, a->items[i].id);
+        rc = step_done(s);
+    }
+    return rc;
+}
+
+int outbox_unclaim(struct store *st, const struct outbox_item *items, size_t count)
+{
+    struct unclaim_args a = {items, count};
+    return count == 0 ? ODSYNC_OK : store_tx(st, unclaim_tx, &a);
+}
+
 int outbox_complete(struct store *st, const struct outbox_item *it, const char *remote_id)
 {
     sqlite3_stmt *s = store_stmt(

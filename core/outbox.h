@@ -56,6 +56,10 @@ int outbox_claim_fair(struct store *st, const char *sink, char *const *offices, 
                       size_t *cursor, int64_t now_ms, size_t min, size_t max,
                       struct outbox_item **items, size_t *count);
 
+/* Put claimed rows back to pending as they were before the claim (no attempt spent, no
+ * error recorded): a batch claimed but never sent, the sink having paused or stopped. */
+int outbox_unclaim(struct store *st, const struct outbox_item *items, size_t count);
+
 /* Earliest next_at of a pending row of sink: *next_at = -1 when none is pending. */
 int outbox_next_due(struct store *st, const char *sink, int64_t *next_at);
 
