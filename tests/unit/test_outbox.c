@@ -474,6 +474,27 @@ START_TEST(claim_below_min_takes_nothing)
 }
 END_TEST
 
+/* A batch claimed but never sent (the sink paused, the worker stopped) goes back exactly as it
+ * was: pending, due as before, no attempt spent and no error recorded. */
+START_TEST(unclaim_puts_rows_back_as_they_were)
+{
+    struct outbox_item *items;
+    char buf[32];
+    enqueue(SINK, "od:main-st:1", 1, "{}");
+    enqueue(SINK, "od:main-st:2", 1, "{}");
+    items = claim(SINK, NOW, 10, 2);
+    ck_assert_int_eq(outbox_unclaim(st, items, 2), ODSYNC_OK);
+    outbox_items_free(items, 2);
+    ck_assert_str_eq(col(SINK, "od:main-st:1", "state", buf, sizeof(buf)), "pending");
+    ck_assert_str_eq(col(SINK, "od:main-st:2", "attempts", buf, sizeof(buf)), "0");
+    ck_assert_str_eq(col(SINK, "od:main-st:2", "last_class", buf, sizeof(buf)), "");
+    ck_assert_str_eq(col(SINK, "od:main-st:2", "last_detail", buf, sizeof(buf)), "");
+    items = claim(SINK, NOW, 10, 2); /* claimable again at once */
+    outbox_items_free(items, 2);
+    ck_assert_int_eq(outbox_unclaim(st, NULL, 0), ODSYNC_OK);
+}
+END_TEST
+
 START_TEST(next_due_reports_earliest_pending)
 {
     struct outbox_item *items;
@@ -560,6 +581,7 @@ static Suite *outbox_suite(void)
     tcase_add_test(tc, claim_out_of_memory_leaves_rows_pending);
     tcase_add_test(tc, fair_claim_shares_across_offices);
     tcase_add_test(tc, claim_below_min_takes_nothing);
+    tcase_add_test(tc, unclaim_puts_rows_back_as_they_were);
     tcase_add_test(tc, next_due_reports_earliest_pending);
     tcase_add_test(tc, dead_letters_list_retry_drop);
     suite_add_tcase(s, tc);
