@@ -82,7 +82,8 @@ struct next_claim {
     size_t count;
 };
 
-/* Claim the next batch as the pass would (inside the caller's transaction). */
+/* Claim a batch of the pass into n (inside the caller's transaction, or its own): only full
+ * batches while the office is still queueing, none once the pass is told to stop. */
 static int claim_next(struct store *st, struct next_claim *n)
 {
     size_t min = n->producers != NULL && atomic_load(n->producers) > 0 ? n->max : 1;
@@ -371,33 +372,31 @@ static int run_pass(struct store *st, struct host_sink *sink, const struct deliv
                     const struct pass_scope *scope, struct deliver_stats *stats)
 {
     const char *name = host_sink_name(sink);
-    size_t max = host_sink_descriptor(sink)->max_batch, count = 0;
-    struct outbox_item *items = NULL;
+    /* Claim only what was due when the pass began: a row retried during this pass waits for
+     * the next one, so a failing sink is not hammered. */
+    const struct next_claim each = {.sink = name,
+                                    .offices = scope->offices,
+                                    .n_offices = scope->n_offices,
+                                    .cursor = scope->cursor,
+                                    .stop = scope->stop,
+                                    .producers = scope->producers,
+                                    .start = now_of(policy),
+                                    .max = host_sink_descriptor(sink)->max_batch};
     struct next_claim next;
-    int64_t start = now_of(policy);
+    struct outbox_item *items = NULL;
+    size_t count = 0;
     int rc = ODSYNC_OK, paused = 0, more = 1;
 
     while (more && !paused && !(scope->stop != NULL && atomic_load(scope->stop))) {
-        /* Claim only what was due when the pass began: a row retried during this pass waits
-         * for the next one, so a failing sink is not hammered. */
-        if (count == 0) {
-            size_t min = scope->producers != NULL && atomic_load(scope->producers) > 0 ? max : 1;
-            rc = outbox_claim_fair(st, name, scope->offices, scope->n_offices, scope->cursor, start,
-                                   min, max, &items, &count);
+        if (count == 0) { /* the first batch, or the gate held the last one back entirely */
+            next = each;
+            rc = claim_next(st, &next);
+            items = next.items;
+            count = next.count;
             if (rc != ODSYNC_OK || count == 0)
                 break;
         }
-        next = (struct next_claim){name,
-                                   scope->offices,
-                                   scope->n_offices,
-                                   scope->cursor,
-                                   scope->stop,
-                                   scope->producers,
-                                   start,
-                                   max,
-                                   0,
-                                   NULL,
-                                   0};
+        next = each;
         rc = send_one_batch(st, sink, items, count, policy, stats, &paused, &next);
         if (rc != ODSYNC_OK) {
             /* Not applied: release the claim (a restart's recovery does it otherwise). */
