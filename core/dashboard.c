@@ -1487,6 +1487,9 @@ static int metrics_text(struct dashboard *d, struct sbuf *b)
         return rc;
     family(b, "odsync_build_info", "gauge", "The running odsync's version (always 1).");
     sample(b, "odsync_build_info", 1, 1, "version", ODSYNC_VERSION);
+    family(b, "odsync_store_write_waiters", "gauge",
+           "Writers of the daemon waiting for their turn at the database.");
+    sample(b, "odsync_store_write_waiters", store_write_waiters(), 0);
     rc = family_query(d, b, "odsync_records", "Canonical records per office and kind.", M_RECORDS,
                       "SELECT office, kind, COUNT(*) FROM records GROUP BY 1, 2 ORDER BY 1, 2");
     if (rc == ODSYNC_OK)

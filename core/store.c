@@ -405,6 +405,16 @@ static void write_enter(void)
     pthread_mutex_unlock(&write_mu);
 }
 
+int store_write_waiters(void)
+{
+    uint64_t given, serving;
+    pthread_mutex_lock(&write_mu);
+    given = write_next;
+    serving = write_serving;
+    pthread_mutex_unlock(&write_mu);
+    return given > serving ? (int)(given - serving - 1) : 0; /* less the one writing */
+}
+
 /* Hand the turn to the next writer in line. */
 static void write_leave(void)
 {

@@ -43,6 +43,10 @@ int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg
  * dirty) holds only while the serial is unchanged: a rollback always changes it. */
 uint64_t store_serial(const struct store *st);
 
+/* Writers of this process waiting for their turn at store_tx (first come, first served),
+ * not counting the one writing now. A gauge on /metrics. */
+int store_write_waiters(void);
+
 /* Execute SQL with no results. Returns ODSYNC_OK or ODSYNC_STORE (logged). */
 int store_exec(struct store *st, const char *sql);
 

@@ -213,66 +213,80 @@ END_TEST
 
 struct looper {
     const char *path;
-    atomic_int started; /* set after the looper's 50th transaction */
-    int loops;
+    atomic_int done; /* transactions committed */
+    atomic_int stop;
 };
 
-/* One transaction of the looper: a hundred statements, so it holds the lock far longer than
- * the moment between two of its transactions. */
 static int bump_tx(struct store *st, void *arg)
 {
-    int i, rc = ODSYNC_OK;
     (void)arg;
-    for (i = 0; i < 100 && rc == ODSYNC_OK; i++)
-        rc = store_exec(st, "UPDATE turns SET n = n + 1");
-    return rc;
+    return store_exec(st, "UPDATE turns SET n = n + 1");
 }
 
-/* A writer committing transaction after transaction, like a projection. */
+/* A writer committing transaction after transaction, like a projection, until told to stop. */
 static void *looper_main(void *arg)
 {
     struct looper *l = arg;
     struct store *st = NULL;
     char e[256];
-    int i;
     if (store_open(l->path, &st, e, sizeof(e)) != ODSYNC_OK)
         return NULL;
-    for (i = 0; i < l->loops; i++) {
-        if (store_tx(st, bump_tx, NULL) != ODSYNC_OK)
-            break;
-        if (i == 50)
-            atomic_store(&l->started, 1);
-    }
+    while (!atomic_load(&l->stop) && store_tx(st, bump_tx, NULL) == ODSYNC_OK)
+        atomic_fetch_add(&l->done, 1);
     store_close(st);
     return NULL;
 }
 
-static int read_turns_tx(struct store *st, void *arg)
+struct waiter {
+    struct store *st;
+    const struct looper *l;
+    int seen; /* the looper's committed transactions when this writer got its turn */
+};
+
+static int note_turn_tx(struct store *st, void *arg)
 {
-    *(int *)arg = query_int(st, "SELECT n FROM turns");
+    struct waiter *w = arg;
+    (void)st;
+    w->seen = atomic_load(&w->l->done);
     return ODSYNC_OK;
 }
 
-/* Writers of one process queue first come, first served: one that commits transaction
- * after transaction cannot hold the others off until it is done (with a plain mutex it took
- * the lock straight back, and a projection starved a delivery worker to the end). */
+static void *waiter_main(void *arg)
+{
+    struct waiter *w = arg;
+    store_tx(w->st, note_turn_tx, w);
+    return NULL;
+}
+
+/* Writers of one process queue first come, first served: once a writer waits, a writer that
+ * commits transaction after transaction finishes at most the one it is in before the other
+ * gets its turn (with a plain mutex it took the lock straight back, and a projection starved
+ * a delivery worker to its end). */
 START_TEST(writers_take_turns)
 {
-    struct store *st = open_ok();
-    struct looper l = {dbpath, 0, 2000};
-    pthread_t t;
-    int seen = -1;
+    struct store *st = open_ok(), *other = open_ok();
+    struct looper l = {dbpath, 0, 0};
+    struct waiter w = {other, &l, -1};
+    pthread_t lt, wt;
+    int queued_at, i;
     ck_assert_int_eq(store_exec(st, "CREATE TABLE turns (n INTEGER); INSERT INTO turns VALUES (0)"),
                      ODSYNC_OK);
-    ck_assert_int_eq(pthread_create(&t, NULL, looper_main, &l), 0);
-    while (!atomic_load(&l.started))
+    ck_assert_int_eq(pthread_create(&lt, NULL, looper_main, &l), 0);
+    while (atomic_load(&l.done) < 50)
         usleep(1000);
-    ck_assert_int_eq(store_tx(st, read_turns_tx, &seen), ODSYNC_OK);
-    pthread_join(t, NULL);
-    ck_assert_int_eq(query_int(st, "SELECT n FROM turns"), 100 * l.loops); /* ran to the end */
-    ck_assert_msg(seen > 100 * 50 && seen < 100 * 500,
-                  "the second writer got its turn after %d of %d transactions", seen / 100,
-                  l.loops);
+    ck_assert_int_eq(pthread_create(&wt, NULL, waiter_main, &w), 0);
+    for (i = 0; i < 100000 && store_write_waiters() == 0 && w.seen < 0; i++)
+        usleep(10);
+    queued_at = atomic_load(&l.done); /* the waiter has its ticket (or already its turn) */
+    pthread_join(wt, NULL);
+    atomic_store(&l.stop, 1);
+    pthread_join(lt, NULL);
+    ck_assert_int_ge(w.seen, 50);
+    ck_assert_msg(w.seen <= queued_at + 1,
+                  "the looper committed %d more transactions while the other writer waited",
+                  w.seen - queued_at);
+    ck_assert_int_eq(store_write_waiters(), 0);
+    store_close(other);
     store_close(st);
 }
 END_TEST
