@@ -187,19 +187,23 @@ static void wake_workers(void *arg)
             deliver_worker_wake(in->workers[i]);
 }
 
+/* Tell the office's delivery workers a projection begins (1) or ends (0). */
+static void workers_producing(struct ingester *in, int begin)
+{
+    size_t i;
+    for (i = 0; i < in->rt->n_sinks; i++)
+        if (in->workers[i] != NULL)
+            deliver_worker_producing(in->workers[i], begin);
+}
+
 /* Project the office while its workers deliver what each chunk queued: they send full
  * batches while it runs, and the rest once it ends (deliver_worker_producing). */
 static int project_with_workers(struct ingester *in, struct store *st, struct project_stats *ps)
 {
-    size_t i;
     int rc;
-    for (i = 0; i < in->rt->n_sinks; i++)
-        if (in->workers[i] != NULL)
-            deliver_worker_producing(in->workers[i], 1);
+    workers_producing(in, 1);
     rc = project_office_notify(st, in->office, ps, wake_workers, in);
-    for (i = 0; i < in->rt->n_sinks; i++)
-        if (in->workers[i] != NULL)
-            deliver_worker_producing(in->workers[i], 0);
+    workers_producing(in, 0);
     return rc;
 }
 

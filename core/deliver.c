@@ -65,17 +65,23 @@ int64_t deliver_backoff_ms(const struct deliver_policy *p, int attempts)
     return ceiling <= 0 ? 0 : (int64_t)(next_random() % ((uint64_t)ceiling + 1));
 }
 
+/* What one pass needs beyond the store and the sink. */
+struct pass_scope {
+    char *const *offices; /* share claims across these; NULL = one FIFO */
+    size_t n_offices;
+    size_t *cursor;              /* rotation over offices */
+    const atomic_int *stop;      /* stop between batches when set; may be NULL */
+    const atomic_int *producers; /* > 0: rows are still being queued, so claim only full
+                                    batches (the rest when it drops to 0); may be NULL */
+};
+
 /* The next batch of a pass, claimed in the transaction that applies the results of the one
  * before: a worker then needs one turn of the write lock per batch, not two, which matters
  * when a projection holds it between its chunks. */
 struct next_claim {
     const char *sink;
-    char *const *offices; /* share claims across these; NULL = one FIFO */
-    size_t n_offices;
-    size_t *cursor;
-    const atomic_int *stop;      /* no claim once set; may be NULL */
-    const atomic_int *producers; /* see struct pass_scope */
-    int64_t start;               /* due when the pass began */
+    const struct pass_scope *scope;
+    int64_t start; /* due when the pass began */
     size_t max;
     int ran;                   /* out: the claim ran (count 0: nothing was due) */
     struct outbox_item *items; /* out: claimed rows (caller frees), NULL when none */
@@ -86,11 +92,12 @@ struct next_claim {
  * batches while the office is still queueing, none once the pass is told to stop. */
 static int claim_next(struct store *st, struct next_claim *n)
 {
-    size_t min = n->producers != NULL && atomic_load(n->producers) > 0 ? n->max : 1;
-    if (n->stop != NULL && atomic_load(n->stop))
+    const struct pass_scope *sc = n->scope;
+    size_t min = sc->producers != NULL && atomic_load(sc->producers) > 0 ? n->max : 1;
+    if (sc->stop != NULL && atomic_load(sc->stop))
         return ODSYNC_OK;
     n->ran = 1;
-    return outbox_claim_fair(st, n->sink, n->offices, n->n_offices, n->cursor, n->start, min,
+    return outbox_claim_fair(st, n->sink, sc->offices, sc->n_offices, sc->cursor, n->start, min,
                              n->max, &n->items, &n->count);
 }
 
@@ -350,16 +357,6 @@ static int release_tx(struct store *st, void *arg)
     return ODSYNC_OK;
 }
 
-/* What one pass needs beyond the store and the sink. */
-struct pass_scope {
-    char *const *offices; /* share claims across these; NULL = one FIFO */
-    size_t n_offices;
-    size_t *cursor;              /* rotation over offices */
-    const atomic_int *stop;      /* stop between batches when set; may be NULL */
-    const atomic_int *producers; /* > 0: rows are still being queued, so claim only full
-                                    batches (the rest when it drops to 0); may be NULL */
-};
-
 /* Put rows claimed for a batch that will not be sent back to pending, as they were. */
 static void unclaim(struct store *st, const char *name, struct outbox_item *items, size_t count)
 {
@@ -375,11 +372,7 @@ static int run_pass(struct store *st, struct host_sink *sink, const struct deliv
     /* Claim only what was due when the pass began: a row retried during this pass waits for
      * the next one, so a failing sink is not hammered. */
     const struct next_claim each = {.sink = name,
-                                    .offices = scope->offices,
-                                    .n_offices = scope->n_offices,
-                                    .cursor = scope->cursor,
-                                    .stop = scope->stop,
-                                    .producers = scope->producers,
+                                    .scope = scope,
                                     .start = now_of(policy),
                                     .max = host_sink_descriptor(sink)->max_batch};
     struct next_claim next;

@@ -363,6 +363,15 @@ static int fetch_take(struct fetch *f, char *err, size_t errlen)
     return f->rc;
 }
 
+/* 1 when the pass was asked to stop (shutdown); err then says so. */
+static int stopping(const struct read *r, char *err, size_t errlen)
+{
+    if (r->opt == NULL || r->opt->stop == NULL || !*r->opt->stop)
+        return 0;
+    util_fmt(err, errlen, "office %s: pass stopped (shutdown)", r->office->id);
+    return 1;
+}
+
 /* Page through r->query from the checkpoint's offset to the end. While a full page is being
  * stored the next one is already being fetched; a page is only stored, and the checkpoint
  * only moved, in order, so a failure or a crash leaves the same state as a serial read. */
@@ -375,10 +384,8 @@ static int read_all(struct read *r, char *err, size_t errlen)
     int rc, more;
 
     r->started_ms = util_monotonic_ms();
-    if (r->opt != NULL && r->opt->stop != NULL && *r->opt->stop) {
-        util_fmt(err, errlen, "office %s: pass stopped (shutdown)", r->office->id);
-        return ODSYNC_RETRY;
-    }
+    if (stopping(r, err, errlen))
+        return ODSYNC_RETRY; /* the checkpoint holds what was committed */
     memset(&cur, 0, sizeof(cur));
     memset(&next, 0, sizeof(next));
     cur.r = r;
@@ -391,8 +398,7 @@ static int read_all(struct read *r, char *err, size_t errlen)
         a.items = cur.items;
         a.offset = cur.offset;
         n = cJSON_GetArraySize(a.items);
-        more = n >= od_client_page_size(r->c) &&
-               !(r->opt != NULL && r->opt->stop != NULL && *r->opt->stop);
+        more = n >= od_client_page_size(r->c) && !stopping(r, err, errlen);
         if (more) {
             fetch_start(&next, r, a.offset + n, stored);
             stored = NULL;
@@ -414,9 +420,8 @@ static int read_all(struct read *r, char *err, size_t errlen)
             progress(r, 1);
             break;
         }
-        if (!more) {
-            util_fmt(err, errlen, "office %s: pass stopped (shutdown)", r->office->id);
-            rc = ODSYNC_RETRY; /* the checkpoint holds what was committed */
+        if (!more) { /* stopping: err says so */
+            rc = ODSYNC_RETRY;
             break;
         }
         if (r->counts->pages % PROGRESS_PAGES == 0)
